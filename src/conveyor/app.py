@@ -1,0 +1,534 @@
+"""`Conveyor`: the application object — registry of workflows and agents, and the
+Python API to start, watch, signal, query, cancel and replay runs."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import Any
+
+from .agents import Agent, AgentRuntime, StepContext, call_with_policies, make_agent
+from .bus import open_bus
+from .bus.base import Bus, Control, Topic
+from .clock import Clock, SystemClock, wait_with_timeout
+from .errors import (
+    AgentNotFoundError,
+    ConfigurationError,
+    NotFoundError,
+    RunCancelledError,
+    RunFailedError,
+    WorkflowNotFoundError,
+)
+from .events import TERMINAL_EVENTS, Event, EventType
+from .runners.base import Runner
+from .runners.local import LocalRunner
+from .runs import RunRecord, RunStatus, check_transition
+from .serde import check_size, to_jsonable
+from .settings import Settings
+from .store import open_store
+from .store.base import DeadLetter, RunQuery, RunUpdate, Store, WriteBatch
+from .workflows import Workflow
+
+TERMINAL_TYPES = frozenset(event.value for event in TERMINAL_EVENTS)
+
+
+class RunHandle:
+    """A submitted run: its id, whether this call created it, and its outcome."""
+
+    def __init__(self, app: Conveyor, run: RunRecord, created: bool) -> None:
+        self.app = app
+        self.run_id = run.id
+        self.tenant = run.tenant
+        self.created = created
+
+    async def result(self, timeout_s: float | None = None) -> Any:
+        """Wait for the run to end; its output, or `RunFailedError` /
+        `RunCancelledError`."""
+        return await self.app.result(
+            self.run_id, tenant=self.tenant, timeout_s=timeout_s
+        )
+
+    def events(self, after: int = 0, follow: bool = True) -> AsyncIterator[Event]:
+        """Stored events after `after`, then live ones until the run ends."""
+        return self.app.events(
+            self.run_id, after=after, tenant=self.tenant, follow=follow
+        )
+
+    async def cancel(self) -> RunRecord:
+        """Ask the run to stop."""
+        return await self.app.cancel(self.run_id, tenant=self.tenant)
+
+
+class Conveyor:
+    """The engine. Use as `async with Conveyor(...) as app:`.
+
+    Args:
+        store_url / bus_url: override `settings` (embedded default: SQLite file +
+            in-process bus).
+        clock: the clock (tests pass the virtual clock from `conveyor.testing`).
+        workflows / agents: definitions to register.
+        run_workers: execute runs in this process (False for API-only processes).
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        store_url: str | None = None,
+        bus_url: str | None = None,
+        clock: Clock | None = None,
+        workflows: Iterable[Workflow[Any]] = (),
+        agents: Iterable[Agent[Any]] = (),
+        run_workers: bool = True,
+        store: Store | None = None,
+        bus: Bus | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        if store_url is not None:
+            self.settings = self.settings.model_copy(update={"store_url": store_url})
+        if bus_url is not None:
+            self.settings = self.settings.model_copy(update={"bus_url": bus_url})
+        self.clock: Clock = clock or SystemClock()
+        self.worker_id = self.settings.worker_id or f"worker-{uuid.uuid4().hex[:12]}"
+        self.store = store or open_store(self.settings.store_url, self.clock)
+        self.bus = bus or open_bus(self.settings.bus_url)
+        self.runtime = AgentRuntime(self.clock, random.Random())
+        self.workflows: dict[str, Workflow[Any]] = {}
+        self.agents: dict[str, Agent[Any]] = {}
+        self._adhoc: dict[Callable[..., Any], Agent[Any]] = {}
+        self.run_workers = run_workers
+        self.runner: Runner | None = None
+        self._opened = False
+        self.register(*workflows, *agents)
+
+    # registry ---------------------------------------------------------------------
+    def register(self, *definitions: Workflow[Any] | Agent[Any]) -> None:
+        """Register workflow and agent definitions (names must be unique)."""
+        for definition in definitions:
+            table: dict[str, Any] = (
+                self.workflows if isinstance(definition, Workflow) else self.agents
+            )
+            existing = table.get(definition.name)
+            if existing is not None and existing is not definition:
+                raise ConfigurationError(f"{definition.name!r} is already registered")
+            table[definition.name] = definition
+            if isinstance(definition, Agent):
+                self.runtime.configure(definition)
+
+    def get_workflow(self, name: str) -> Workflow[Any]:
+        """The workflow registered as `name`."""
+        try:
+            return self.workflows[name]
+        except KeyError:
+            raise WorkflowNotFoundError(name) from None
+
+    def get_agent(self, name: str) -> Agent[Any]:
+        """The agent registered as `name`."""
+        try:
+            return self.agents[name]
+        except KeyError:
+            raise AgentNotFoundError(name) from None
+
+    def adhoc_agent(self, fn: Callable[..., Awaitable[Any]]) -> Agent[Any]:
+        """A plain async function used as a step, wrapped once with default policy."""
+        found = self._adhoc.get(fn)
+        if found is None:
+            found = self._adhoc[fn] = make_agent(fn)
+        return found
+
+    # lifecycle --------------------------------------------------------------------
+    async def open(self) -> None:
+        """Open the store and bus; start executing (and recover orphaned runs)."""
+        if self._opened:
+            return
+        await self.store.open()
+        await self.bus.open()
+        self.bus.on_control(self._on_control)
+        if self.run_workers:
+            self.runner = LocalRunner(self, self.store.lock_path())
+            await self.runner.open()
+        self._opened = True
+        if self.runner is not None:
+            await self.recover()
+
+    async def aclose(self) -> None:
+        """Stop executing (unfinished runs resume on the next start) and close."""
+        if not self._opened:
+            return
+        self._opened = False
+        if self.runner is not None:
+            await self.runner.aclose()
+            self.runner = None
+        await self.bus.aclose()
+        await self.store.aclose()
+
+    async def __aenter__(self) -> Conveyor:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def recover(self) -> int:
+        """Resume every unfinished run (after a crash); returns how many."""
+        if self.runner is None:
+            return 0
+        runs = await self.store.unfinished_runs()
+        for run in runs:
+            self.runner.submit(run)
+        return len(runs)
+
+    # submission -------------------------------------------------------------------
+    async def start(
+        self,
+        workflow: Workflow[Any] | str,
+        input: Any = None,
+        *,
+        tenant: str = "default",
+        key: str | None = None,
+        idempotency_key: str | None = None,
+        session_id: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> RunHandle:
+        """Store a new run and queue it; returns at once. With an `idempotency_key`
+        already used by this tenant, returns the existing run instead."""
+        spec = self.get_workflow(
+            workflow if isinstance(workflow, str) else workflow.name
+        )
+        data = to_jsonable(spec.parse_input(input))
+        check_size("input", data, self.settings.max_step_bytes)
+        now = self.clock.now()
+        owned = self.runner is not None
+        run = RunRecord(
+            id=uuid.uuid4().hex,
+            workflow=spec.name,
+            tenant=tenant,
+            status=RunStatus.PENDING,
+            input=data,
+            created_at=now,
+            updated_at=now,
+            key=key,
+            idempotency_key=idempotency_key,
+            session_id=session_id,
+            parent_run_id=parent_run_id,
+            owner=self.worker_id if owned else None,
+            lease_epoch=1 if owned else 0,
+            lease_expires_at=now + self.settings.lease_ttl_s if owned else 0.0,
+        )
+        first = Event(
+            run_id=run.id,
+            seq=1,
+            type=EventType.RUN_SUBMITTED.value,
+            timestamp=now,
+            tenant=tenant,
+            workflow=spec.name,
+            session_id=session_id,
+            data={"key": key, "input": data},
+        )
+        stored, created = await self.store.create_run(run, first)
+        if created:
+            self.bus.publish([first])
+            await self._dispatch(stored)
+        return RunHandle(self, stored, created)
+
+    async def _dispatch(self, run: RunRecord) -> None:
+        if self.runner is not None:
+            self.runner.submit(run)
+        else:
+            await self.bus.send_control(Control("submitted", run.id))
+
+    async def run(
+        self, workflow: Workflow[Any] | str, input: Any = None, **kw: Any
+    ) -> Any:
+        """Start a run and wait for its output."""
+        handle = await self.start(workflow, input, **kw)
+        return await handle.result()
+
+    # reading ----------------------------------------------------------------------
+    async def get_run(self, run_id: str, tenant: str | None = None) -> RunRecord:
+        """The run (`RunNotFoundError` if missing or another tenant's)."""
+        return await self.store.get_run(run_id, tenant)
+
+    async def list_runs(self, query: RunQuery) -> list[RunRecord]:
+        """Runs matching `query`, newest first."""
+        return await self.store.list_runs(query)
+
+    async def result(
+        self, run_id: str, tenant: str | None = None, timeout_s: float | None = None
+    ) -> Any:
+        """Wait for the run to end and return its output."""
+        subscription = self.bus.subscribe(Topic(run_id=run_id))
+        try:
+            run = await self.get_run(run_id, tenant)
+            if not run.status.is_terminal:
+
+                async def until_terminal() -> None:
+                    async for event in subscription:
+                        if event.type in TERMINAL_TYPES:
+                            return
+
+                await wait_with_timeout(self.clock, until_terminal(), timeout_s)
+                run = await self.get_run(run_id, tenant)
+        finally:
+            await subscription.aclose()
+        if run.status is RunStatus.COMPLETED:
+            return run.output
+        if run.status is RunStatus.CANCELLED:
+            raise RunCancelledError(run_id)
+        error = run.error or {}
+        raise RunFailedError(run_id, f"{error.get('type')}: {error.get('message')}")
+
+    async def events(
+        self,
+        run_id: str,
+        *,
+        after: int = 0,
+        tenant: str | None = None,
+        follow: bool = True,
+    ) -> AsyncIterator[Event]:
+        """Stored events with seq > `after`, then (if `follow`) live ones until the
+        run ends. No event is missed or repeated at the seam."""
+        await self.get_run(run_id, tenant)
+        subscription = self.bus.subscribe(
+            Topic(run_id=run_id), max_queued=self.settings.max_ws_queue
+        )
+        try:
+            last = after
+            while True:
+                batch = await self.store.read_events(run_id, last, limit=1000)
+                for event in batch:
+                    yield event
+                    last = event.seq
+                    if event.type in TERMINAL_TYPES and follow:
+                        run = await self.get_run(run_id)
+                        if run.status.is_terminal:
+                            return
+                if len(batch) < 1000:
+                    break
+            if not follow:
+                return
+            async for event in subscription:
+                if event.seq <= last:
+                    continue
+                if event.seq > last + 1:  # fell behind live: fill the gap from storage
+                    for missed in await self.store.read_events(
+                        run_id, last, event.seq - last - 1
+                    ):
+                        yield missed
+                yield event
+                last = event.seq
+                if event.type in TERMINAL_TYPES:
+                    return
+        finally:
+            await subscription.aclose()
+
+    # control ----------------------------------------------------------------------
+    async def cancel(self, run_id: str, tenant: str | None = None) -> RunRecord:
+        """Cancel a run: a pending run at once; a running one through its cancel
+        token, then preemption after the grace period. Ended runs are left as is."""
+        run = await self.get_run(run_id, tenant)
+        if run.status.is_terminal:
+            check_transition(run.id, run.status, RunStatus.CANCELLED)
+        await self.store.request_cancel(run_id)
+        if self.runner is not None and await self.runner.cancel(run_id):
+            return await self.get_run(run_id)
+        if run.status is RunStatus.PENDING:
+            await self._cancel_unowned(run)
+        else:
+            await self.bus.send_control(Control("cancel", run_id))
+        return await self.get_run(run_id)
+
+    async def _cancel_unowned(self, run: RunRecord) -> None:
+        """Cancel a queued run by taking its lease and recording the end."""
+        owned = await self.store.acquire_lease(
+            run.id, self.worker_id, self.clock.now(), self.settings.lease_ttl_s
+        )
+        if owned is None or owned.status is not RunStatus.PENDING:
+            return
+        event = Event(
+            run_id=run.id,
+            seq=owned.last_seq + 1,
+            type=EventType.RUN_CANCELLED.value,
+            timestamp=self.clock.now(),
+            tenant=run.tenant,
+            workflow=run.workflow,
+            session_id=run.session_id,
+        )
+        update = RunUpdate(
+            status=RunStatus.CANCELLED,
+            error={"type": RunCancelledError.__name__, "message": "cancelled"},
+            release_lease=True,
+        )
+        await self.store.write(
+            WriteBatch(run.id, owned.lease_epoch, events=[event], update=update)
+        )
+        self.bus.publish([event])
+
+    async def signal(
+        self, run_id: str, name: str, payload: Any = None, tenant: str | None = None
+    ) -> int:
+        """Send a signal; it waits in the store until the run consumes it."""
+        run = await self.get_run(run_id, tenant)
+        if run.status.is_terminal:
+            check_transition(run.id, run.status, RunStatus.RUNNING)
+        data = to_jsonable(payload)
+        check_size("payload", data, self.settings.max_step_bytes)
+        signal_id = await self.store.add_signal(run_id, name, data, self.clock.now())
+        if self.runner is not None:
+            self.runner.notify_signal(run_id)
+        else:
+            await self.bus.send_control(Control("signal", run_id, {"name": name}))
+        return signal_id
+
+    async def query(self, run_id: str, name: str, tenant: str | None = None) -> Any:
+        """The value the run last published under `name` with `run.set_query`."""
+        run = await self.get_run(run_id, tenant)
+        if name not in run.query_state:
+            raise NotFoundError(f"run {run_id} has no query {name!r}")
+        return run.query_state[name]
+
+    async def _on_control(self, message: Control) -> None:
+        if self.runner is None:
+            return
+        if message.kind == "cancel":
+            await self.runner.cancel(message.run_id)
+        elif message.kind == "signal":
+            self.runner.notify_signal(message.run_id)
+
+    # dead letters -----------------------------------------------------------------
+    async def dead_letters(
+        self, tenant: str | None = None, limit: int = 50
+    ) -> list[DeadLetter]:
+        """Dead letters not yet replayed, newest first."""
+        return await self.store.list_dead_letters(tenant, limit)
+
+    async def replay(self, dead_letter_id: str, tenant: str | None = None) -> RunHandle:
+        """Replay a dead letter: its run resumes from the failed step (completed steps
+        keep their results)."""
+        letter = await self.store.get_dead_letter(dead_letter_id, tenant)
+        run = await self.store.get_run(letter.run_id)
+        check_transition(run.id, run.status, RunStatus.PENDING)
+        owned = await self.store.acquire_lease(
+            run.id, self.worker_id, self.clock.now(), self.settings.lease_ttl_s
+        )
+        if owned is None:
+            raise ConfigurationError(f"run {run.id} is busy; try again")
+        event = Event(
+            run_id=run.id,
+            seq=owned.last_seq + 1,
+            type=EventType.RUN_REPLAYED.value,
+            timestamp=self.clock.now(),
+            tenant=run.tenant,
+            workflow=run.workflow,
+            session_id=run.session_id,
+            data={"dead_letter_id": letter.id},
+        )
+        await self.store.write(
+            WriteBatch(
+                run.id,
+                owned.lease_epoch,
+                events=[event],
+                update=RunUpdate(status=RunStatus.PENDING, release_lease=True),
+                drop_failed_steps=True,
+                replayed_dead_letter=letter.id,
+            )
+        )
+        self.bus.publish([event])
+        reopened = await self.store.get_run(run.id)
+        await self._dispatch(reopened)
+        return RunHandle(self, reopened, created=False)
+
+    # direct agent calls -----------------------------------------------------------
+    async def call(
+        self,
+        target: Agent[Any] | str,
+        data: Any = None,
+        *,
+        tenant: str = "default",
+        session_id: str | None = None,
+        timeout_s: float | None = None,
+    ) -> Any:
+        """Call an agent outside any workflow: same policies and events, not durable."""
+        spec = target if isinstance(target, Agent) else self.get_agent(target)
+        if timeout_s is not None:
+            from dataclasses import replace
+
+            spec = replace(spec, timeout_s=timeout_s)
+        observer = _DirectObserver(self, spec.name, tenant, session_id)
+        ctx = StepContext(spec.name, None, None, tenant, session_id, observer)
+        result, attempts = await call_with_policies(self.runtime, spec, ctx, data)
+        observer.completed(attempts)
+        return result
+
+
+class _DirectObserver:
+    """Publishes (unstored) events for an agent called outside a workflow."""
+
+    def __init__(
+        self, app: Conveyor, name: str, tenant: str, session_id: str | None
+    ) -> None:
+        self.app = app
+        self.name = name
+        self.tenant = tenant
+        self.session_id = session_id
+        self.call_id = f"call-{uuid.uuid4().hex}"
+        self.seq = 0
+
+    def _publish(
+        self, type_: EventType, attempt: int | None, data: dict[str, Any]
+    ) -> None:
+        self.seq += 1
+        self.app.bus.publish(
+            [
+                Event(
+                    run_id=self.call_id,
+                    seq=self.seq,
+                    type=type_.value,
+                    timestamp=self.app.clock.now(),
+                    tenant=self.tenant,
+                    workflow="",
+                    session_id=self.session_id,
+                    step=self.name,
+                    attempt=attempt,
+                    data=data,
+                )
+            ]
+        )
+
+    def attempt_started(self, attempt: int) -> None:
+        self._publish(EventType.STEP_STARTED, attempt, {})
+
+    def attempt_failed(
+        self, attempt: int, error: BaseException, backoff_s: float | None
+    ) -> None:
+        kind = (
+            EventType.STEP_RETRYING if backoff_s is not None else EventType.STEP_FAILED
+        )
+        self._publish(
+            kind,
+            attempt,
+            {
+                "error": {"type": type(error).__name__, "message": str(error)},
+                "backoff_s": backoff_s,
+            },
+        )
+
+    def completed(self, attempts: int) -> None:
+        """The call returned."""
+        self._publish(EventType.STEP_COMPLETED, attempts, {})
+
+    def progress(
+        self, fraction: float | None, message: str, data: dict[str, Any]
+    ) -> None:
+        self._publish(
+            EventType.STEP_PROGRESS,
+            None,
+            {"fraction": fraction, "message": message, **data},
+        )

@@ -1,0 +1,82 @@
+"""The `Bus` interface: delivers events to live subscribers and control messages
+(a run was submitted, signalled or asked to cancel) to runners.
+
+The bus is a delivery hint, never the source of truth: every event is stored before
+it is published, so a subscriber that missed something reads it from the store.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """A message to whoever runs `run_id`: kind is submitted, signal or cancel."""
+
+    kind: str
+    run_id: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+ControlHandler = Callable[[Control], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """Which events a subscriber wants: one run, one session, or a whole tenant."""
+
+    run_id: str | None = None
+    session_id: str | None = None
+    tenant: str | None = None
+
+    def matches(self, event: Event) -> bool:
+        """Whether `event` belongs to this topic."""
+        if self.run_id is not None and event.run_id != self.run_id:
+            return False
+        if self.session_id is not None and event.session_id != self.session_id:
+            return False
+        return self.tenant is None or event.tenant == self.tenant
+
+
+class Subscription(abc.ABC):
+    """A bounded stream of live events; raises `SlowConsumerError` on overflow."""
+
+    @abc.abstractmethod
+    def __aiter__(self) -> AsyncIterator[Event]: ...
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Stop receiving."""
+
+
+class Bus(abc.ABC):
+    """Event fan-out and control delivery."""
+
+    async def open(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Connect (nothing to do for in-process buses)."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Disconnect."""
+
+    @abc.abstractmethod
+    def publish(self, events: list[Event]) -> None:
+        """Deliver stored events to matching subscribers, in order. Never blocks:
+        buses that need I/O queue the events and send them in the background."""
+
+    @abc.abstractmethod
+    def subscribe(self, topic: Topic, max_queued: int = 1000) -> Subscription:
+        """Start receiving events of `topic`, at most `max_queued` buffered."""
+
+    @abc.abstractmethod
+    async def send_control(self, message: Control) -> None:
+        """Deliver a control message to the runners."""
+
+    @abc.abstractmethod
+    def on_control(self, handler: ControlHandler) -> None:
+        """Register a runner's handler for control messages."""

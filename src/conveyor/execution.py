@@ -1,0 +1,242 @@
+"""`RunExecution`: the owner's side of one run — numbering events gap-free, fencing
+every write with the lease epoch, replaying recorded checkpoints, and moving the run
+through its state machine until it ends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import traceback
+import uuid
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    LeaseLostError,
+    NonDeterminismError,
+    RunCancelledError,
+    StepFailedError,
+)
+from .events import Event, EventType
+from .runs import RunRecord, RunStatus, check_transition
+from .serde import to_jsonable
+from .store.base import DeadLetter, RunUpdate, StepRecord, WriteBatch
+
+if TYPE_CHECKING:
+    from .app import Conveyor
+    from .workflows import Workflow
+
+
+def error_info(error: BaseException) -> dict[str, Any]:
+    """A stored description of an error (type, message, short traceback)."""
+    info: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
+    if isinstance(error, StepFailedError):
+        info.update(type=error.error_type, message=error.error_message, step=error.step)
+        info["attempts"] = error.attempts
+    tb = traceback.format_exception(error, limit=-3)
+    info["traceback"] = "".join(tb)[-2000:]
+    return info
+
+
+class RunExecution:
+    """Everything the current owner knows about a run while executing it."""
+
+    def __init__(
+        self,
+        app: Conveyor,
+        run: RunRecord,
+        spec: Workflow[Any],
+        history: dict[int, StepRecord],
+    ) -> None:
+        self.app = app
+        self.run = run
+        self.spec = spec
+        self.epoch = run.lease_epoch
+        self.seq = run.last_seq
+        self.status = run.status
+        self.history = history
+        self.next_step_id = 0
+        self.cancel_requested = asyncio.Event()
+        if run.cancel_requested:
+            self.cancel_requested.set()
+        self.signal_arrived = asyncio.Event()
+        self.query_state = dict(run.query_state)
+        self.lost: LeaseLostError | None = None
+        self._pending: list[Event] = []
+        self._in_flight: set[asyncio.Future[None]] = set()
+
+    # identity of steps -----------------------------------------------------------
+    def allocate_step(self) -> int:
+        """The next step id; allocated when a step is *called*, so fan-out is stable."""
+        self.next_step_id += 1
+        return self.next_step_id
+
+    def recorded(
+        self, step_id: int, name: str, kind: str, digest: str
+    ) -> StepRecord | None:
+        """The checkpoint of `step_id`, after checking replay follows the same path."""
+        record = self.history.get(step_id)
+        if record is None:
+            return None
+        if record.kind != kind or record.name != name:
+            raise NonDeterminismError(
+                self.run.id, step_id, f"{record.kind} {record.name}", f"{kind} {name}"
+            )
+        if record.input_digest != digest:
+            raise NonDeterminismError(
+                self.run.id,
+                step_id,
+                f"{record.name} with input digest {record.input_digest}",
+                f"{name} with input digest {digest}",
+            )
+        return record
+
+    # events and writes -----------------------------------------------------------
+    def emit(
+        self,
+        type_: EventType,
+        *,
+        step: str | None = None,
+        attempt: int | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Event:
+        """Number and queue an event; it is stored with the next write."""
+        self.seq += 1
+        event = Event(
+            run_id=self.run.id,
+            seq=self.seq,
+            type=type_.value,
+            timestamp=self.app.clock.now(),
+            tenant=self.run.tenant,
+            workflow=self.run.workflow,
+            session_id=self.run.session_id,
+            step=step,
+            attempt=attempt,
+            data=data or {},
+        )
+        self._pending.append(event)
+        return event
+
+    def move(self, target: RunStatus) -> RunUpdate:
+        """Check and record a state-machine move; returns the row update for it."""
+        check_transition(self.run.id, self.status, target)
+        self.status = target
+        return RunUpdate(status=target)
+
+    def write(
+        self,
+        *,
+        steps: list[StepRecord] | None = None,
+        update: RunUpdate | None = None,
+        **extra: Any,
+    ) -> Awaitable[None]:
+        """Store queued events with `steps`/`update` atomically, fenced on our epoch;
+        events are published to live subscribers once committed."""
+        if self.lost is not None:
+            raise self.lost
+        batch = WriteBatch(
+            run_id=self.run.id,
+            epoch=self.epoch,
+            events=self._pending,
+            steps=steps or [],
+            update=update,
+            **extra,
+        )
+        self._pending = []
+        future = self.app.store.submit_write(batch)
+        events = batch.events
+        self._in_flight.add(future)
+
+        def done(fut: asyncio.Future[None]) -> None:
+            self._in_flight.discard(fut)
+            if fut.cancelled():
+                return
+            error = fut.exception()
+            if error is None:
+                if events:
+                    self.app.bus.publish(events)
+            elif isinstance(error, LeaseLostError):
+                self.lost = error
+
+        future.add_done_callback(done)
+        return future
+
+    def write_soon(self, **kwargs: Any) -> None:
+        """A write nobody waits for (progress, step started): failures surface on the
+        next awaited write, which is fenced the same way."""
+        self.write(**kwargs)
+
+    async def drain(self) -> None:
+        """Wait for every write in flight."""
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    # lifecycle -------------------------------------------------------------------
+    def begin(self) -> None:
+        """Record the start (or recovery) of the run; stored with the next write."""
+        if self.status is RunStatus.PENDING:
+            update = self.move(RunStatus.RUNNING)
+            self.emit(EventType.RUN_STARTED, data={"attempt": self.run.recoveries + 1})
+            self.write_soon(update=update)
+            return
+        self.run.recoveries += 1
+        self.emit(EventType.RUN_RECOVERED, data={"recoveries": self.run.recoveries})
+        update = RunUpdate(count_recovery=True)
+        if self.status is RunStatus.RETRYING:
+            update = self.move(RunStatus.RUNNING)
+            update.count_recovery = True
+        self.write_soon(update=update)
+
+    async def complete(self, output: Any) -> None:
+        """The workflow returned: record its output and let the run go."""
+        update = self.move(RunStatus.COMPLETED)
+        update.output, update.set_output, update.release_lease = output, True, True
+        self.emit(EventType.RUN_COMPLETED, data={"output": output})
+        await self.write(update=update)
+
+    async def cancel(self) -> None:
+        """The run was cancelled: record it and let the run go."""
+        update = self.move(RunStatus.CANCELLED)
+        update.release_lease = True
+        update.error = {"type": RunCancelledError.__name__, "message": "cancelled"}
+        self.emit(EventType.RUN_CANCELLED)
+        await self.write(update=update)
+
+    async def fail(self, error: BaseException) -> None:
+        """The workflow raised: the run fails and goes to the dead-letter list."""
+        info = error_info(error)
+        failed = self.move(RunStatus.FAILED)
+        self.emit(EventType.RUN_FAILED, data={"error": _public(info)})
+        dead = self.move(RunStatus.DEAD)
+        letter = DeadLetter(
+            id=uuid.uuid4().hex,
+            run_id=self.run.id,
+            tenant=self.run.tenant,
+            workflow=self.run.workflow,
+            error=info,
+            attempts=int(info.get("attempts", 1)),
+            created_at=self.app.clock.now(),
+        )
+        self.emit(
+            EventType.RUN_DEAD_LETTERED,
+            data={"dead_letter_id": letter.id, "error": _public(info)},
+        )
+        dead.error, dead.release_lease = info, True
+        del failed  # the row goes straight to its final state in one atomic write
+        await self.write(update=dead, dead_letter=letter)
+
+    def set_query(self, name: str, value: Any) -> None:
+        """Publish a named piece of state for queries."""
+        self.query_state[name] = to_jsonable(value)
+        self.write_soon(update=RunUpdate(query_state=dict(self.query_state)))
+
+
+def _public(info: dict[str, Any]) -> dict[str, Any]:
+    """The error fields safe to stream (no traceback)."""
+    return {k: v for k, v in info.items() if k != "traceback"}
+
+
+async def settle(future: Awaitable[None]) -> None:
+    """Await a write, ignoring a lost lease (the new owner carries on)."""
+    with contextlib.suppress(LeaseLostError):
+        await future

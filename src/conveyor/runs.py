@@ -1,0 +1,119 @@
+"""A run's identity, its lifecycle state machine and its stored record.
+
+```
+pending ──> running ──> completed
+   │          │ ▲  ├──> failed ──> dead ──> pending (replay)
+   │          ▼ │  └──> cancelled
+   │        retrying ──> cancelled / failed
+   └──> cancelled
+```
+Every other move raises `IllegalTransitionError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from .errors import IllegalTransitionError
+
+
+class RunStatus(StrEnum):
+    """Where a run is in its lifecycle."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DEAD = "dead"
+
+    @property
+    def is_terminal(self) -> bool:
+        """No further work happens in this state (a dead run may be replayed)."""
+        return self in _TERMINAL
+
+    @property
+    def is_active(self) -> bool:
+        """A worker owns the run in this state."""
+        return self in (RunStatus.RUNNING, RunStatus.RETRYING)
+
+
+_TERMINAL = frozenset(
+    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.DEAD}
+)
+
+TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.PENDING: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED}),
+    RunStatus.RUNNING: frozenset(
+        {
+            RunStatus.RETRYING,
+            RunStatus.COMPLETED,
+            RunStatus.FAILED,
+            RunStatus.CANCELLED,
+            # a crashed worker's run is handed back to the queue by recovery
+            RunStatus.PENDING,
+        }
+    ),
+    RunStatus.RETRYING: frozenset(
+        {RunStatus.RUNNING, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.PENDING}
+    ),
+    RunStatus.COMPLETED: frozenset(),
+    RunStatus.FAILED: frozenset({RunStatus.DEAD}),
+    RunStatus.CANCELLED: frozenset(),
+    RunStatus.DEAD: frozenset({RunStatus.PENDING}),
+}
+
+
+def check_transition(run_id: str, source: RunStatus, target: RunStatus) -> None:
+    """Raise `IllegalTransitionError` unless `source -> target` is allowed."""
+    if target not in TRANSITIONS[source]:
+        raise IllegalTransitionError(run_id, source.value, target.value)
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """A run as stored. `lease_epoch` fences writes from workers that lost the run."""
+
+    id: str
+    workflow: str
+    tenant: str
+    status: RunStatus
+    input: Any
+    created_at: float
+    updated_at: float
+    submit_seq: int = 0
+    key: str | None = None
+    idempotency_key: str | None = None
+    session_id: str | None = None
+    parent_run_id: str | None = None
+    output: Any = None
+    error: dict[str, Any] | None = None
+    owner: str | None = None
+    lease_epoch: int = 0
+    lease_expires_at: float = 0.0
+    recoveries: int = 0
+    cancel_requested: bool = False
+    last_seq: int = 0
+    query_state: dict[str, Any] = field(default_factory=dict)
+
+    def to_public(self) -> dict[str, Any]:
+        """The fields a client may see (no lease internals)."""
+        return {
+            "run_id": self.id,
+            "workflow": self.workflow,
+            "status": self.status.value,
+            "key": self.key,
+            "idempotency_key": self.idempotency_key,
+            "session_id": self.session_id,
+            "parent_run_id": self.parent_run_id,
+            "input": self.input,
+            "output": self.output,
+            "error": self.error,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "last_seq": self.last_seq,
+            "cancel_requested": self.cancel_requested,
+        }

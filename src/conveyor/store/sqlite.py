@@ -1,0 +1,382 @@
+"""`SqliteStore`: the embedded store, one SQLite file in WAL mode.
+
+All writes go through one writer thread that drains a queue and applies everything
+queued in one transaction ("group commit"): with `synchronous=FULL` each commit is
+durable against power loss and costs one fsync, so batching concurrent runs'
+checkpoints is what makes thousands of durable steps per second possible. Each
+queued operation runs inside its own SAVEPOINT, so one refused (fenced) batch never
+undoes its neighbours. Reads use a second connection on their own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..clock import Clock, SystemClock
+from ..errors import (
+    DeadLetterNotFoundError,
+    LeaseLostError,
+    RunNotFoundError,
+    StoreError,
+)
+from ..events import Event
+from ..runs import RunRecord
+from ..serde import dumps
+from . import sqlite_sql as sql
+from .base import (
+    DeadLetter,
+    RunQuery,
+    SignalRecord,
+    StepRecord,
+    Store,
+    WriteBatch,
+)
+
+T = TypeVar("T")
+WriteOp = Callable[[sqlite3.Connection], Any]
+
+SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+class SqliteStore(Store):
+    """The embedded store.
+
+    Args:
+        path: the database file (":memory:" is refused: the writer and reader
+            connections must share a file).
+        synchronous: SQLite's `synchronous` pragma. FULL (default) makes every
+            commit durable against power loss; NORMAL survives a process crash but
+            may lose the last commits on power loss.
+        clock: used only to time-stamp; leases are decided by the caller's `now`.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        clock: Clock | None = None,
+    ) -> None:
+        if str(path) == ":memory:":
+            raise StoreError("SqliteStore needs a file path, not ':memory:'")
+        level = synchronous.upper()
+        if level not in SYNCHRONOUS_LEVELS:
+            raise StoreError(f"synchronous must be one of {SYNCHRONOUS_LEVELS}")
+        self.path = Path(path)
+        self.synchronous = level
+        self.clock = clock or SystemClock()
+        self._queue: asyncio.Queue[tuple[WriteOp, asyncio.Future[Any]]] | None = None
+        self._writer_task: asyncio.Task[None] | None = None
+        self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._read_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
+        self._write_conn: sqlite3.Connection | None = None
+        self._read_conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self.commits = 0
+        self.batches = 0
+
+    # lifecycle -----------------------------------------------------------------
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        self._write_conn = await loop.run_in_executor(self._write_pool, self._connect)
+        await loop.run_in_executor(self._write_pool, self._create_schema)
+        self._read_conn = await loop.run_in_executor(self._read_pool, self._connect)
+        self._queue = asyncio.Queue()
+        self._writer_task = asyncio.create_task(self._writer(), name="sqlite-writer")
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def _create_schema(self) -> None:
+        assert self._write_conn is not None
+        self._write_conn.executescript(sql.SCHEMA)
+
+    async def aclose(self) -> None:
+        if self._writer_task is not None:
+            assert self._queue is not None
+            await self._queue.join()
+            self._writer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer_task
+            self._writer_task = None
+        loop = asyncio.get_running_loop()
+        if self._write_conn is not None:
+            await loop.run_in_executor(self._write_pool, self._write_conn.close)
+            self._write_conn = None
+        if self._read_conn is not None:
+            await loop.run_in_executor(self._read_pool, self._read_conn.close)
+            self._read_conn = None
+        self._write_pool.shutdown(wait=True)
+        self._read_pool.shutdown(wait=True)
+
+    # the writer ----------------------------------------------------------------
+    def _enqueue(self, op: WriteOp) -> asyncio.Future[Any]:
+        if self._queue is None:
+            raise StoreError("the store is not open")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((op, future))
+        return future
+
+    async def _submit(self, op: WriteOp) -> Any:
+        return await self._enqueue(op)
+
+    async def _writer(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            items = [await self._queue.get()]
+            while not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            try:
+                with self.clock.hold():
+                    outcomes = await loop.run_in_executor(
+                        self._write_pool, self._apply, [op for op, _ in items]
+                    )
+            except Exception as exc:  # the commit itself failed: nothing landed
+                error = StoreError(f"SQLite commit failed: {exc}")
+                outcomes = [(False, error)] * len(items)
+            for (_, future), (ok, value) in zip(items, outcomes, strict=True):
+                if not future.done():
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+                self._queue.task_done()
+
+    def _apply(self, ops: list[WriteOp]) -> list[tuple[bool, Any]]:
+        conn = self._write_conn
+        assert conn is not None
+        outcomes: list[tuple[bool, Any]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for op in ops:
+                conn.execute("SAVEPOINT op")
+                try:
+                    outcomes.append((True, op(conn)))
+                    conn.execute("RELEASE op")
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    outcomes.append((False, _translate(exc)))
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        self.commits += 1
+        self.batches += len(ops)
+        return outcomes
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._read_conn
+        if conn is None:
+            raise StoreError("the store is not open")
+        loop = asyncio.get_running_loop()
+        with self.clock.hold():
+            try:
+                return await loop.run_in_executor(self._read_pool, fn, conn)
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite read failed: {exc}") from exc
+
+    # runs ----------------------------------------------------------------------
+    async def create_run(self, run: RunRecord, event: Event) -> tuple[RunRecord, bool]:
+        def op(conn: sqlite3.Connection) -> tuple[RunRecord, bool]:
+            if run.idempotency_key is not None:
+                row = conn.execute(
+                    sql.SELECT_RUN_BY_IDEMPOTENCY, (run.tenant, run.idempotency_key)
+                ).fetchone()
+                if row is not None:
+                    return sql.run_from_row(row), False
+            (seq,) = conn.execute(sql.NEXT_SUBMIT_SEQ).fetchone()
+            run.submit_seq = seq
+            run.last_seq = event.seq
+            conn.execute(sql.INSERT_RUN, sql.run_params(run))
+            conn.execute(sql.INSERT_EVENT, sql.event_params(event))
+            return run, True
+
+        result: tuple[RunRecord, bool] = await self._submit(op)
+        return result
+
+    async def get_run(self, run_id: str, tenant: str | None = None) -> RunRecord:
+        row = await self._read(
+            lambda conn: conn.execute(sql.SELECT_RUN, (run_id,)).fetchone()
+        )
+        if row is None:
+            raise RunNotFoundError(run_id)
+        run = sql.run_from_row(row)
+        if tenant is not None and run.tenant != tenant:
+            raise RunNotFoundError(run_id)
+        return run
+
+    async def list_runs(self, query: RunQuery) -> list[RunRecord]:
+        text, params = sql.list_runs_query(query)
+        rows = await self._read(lambda conn: conn.execute(text, params).fetchall())
+        return [sql.run_from_row(row) for row in rows]
+
+    async def unfinished_runs(self) -> list[RunRecord]:
+        rows = await self._read(
+            lambda conn: conn.execute(sql.SELECT_UNFINISHED).fetchall()
+        )
+        return [sql.run_from_row(row) for row in rows]
+
+    async def request_cancel(self, run_id: str) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            if conn.execute(sql.REQUEST_CANCEL, (run_id,)).rowcount == 0:
+                raise RunNotFoundError(run_id)
+
+        await self._submit(op)
+
+    # leases --------------------------------------------------------------------
+    async def acquire_lease(
+        self, run_id: str, owner: str, now: float, ttl_s: float, *, force: bool = False
+    ) -> RunRecord | None:
+        def op(conn: sqlite3.Connection) -> RunRecord | None:
+            cursor = conn.execute(
+                sql.ACQUIRE_LEASE, (owner, now + ttl_s, now, run_id, owner, now, force)
+            )
+            if cursor.rowcount == 0:
+                return None
+            return sql.run_from_row(conn.execute(sql.SELECT_RUN, (run_id,)).fetchone())
+
+        result: RunRecord | None = await self._submit(op)
+        return result
+
+    async def renew_leases(
+        self, owner: str, leases: Sequence[tuple[str, int]], expires_at: float
+    ) -> list[str]:
+        def op(conn: sqlite3.Connection) -> list[str]:
+            lost = []
+            for run_id, epoch in leases:
+                cursor = conn.execute(
+                    sql.RENEW_LEASE, (expires_at, run_id, owner, epoch)
+                )
+                if cursor.rowcount == 0:
+                    lost.append(run_id)
+            return lost
+
+        result: list[str] = await self._submit(op)
+        return result
+
+    # owner writes --------------------------------------------------------------
+    async def write(self, batch: WriteBatch) -> None:
+        await self.submit_write(batch)
+
+    def submit_write(self, batch: WriteBatch) -> asyncio.Future[None]:
+        now = self.clock.now()
+        return self._enqueue(lambda conn: _apply_batch(conn, batch, now))
+
+    async def load_steps(self, run_id: str) -> dict[int, StepRecord]:
+        rows = await self._read(
+            lambda conn: conn.execute(sql.SELECT_STEPS, (run_id,)).fetchall()
+        )
+        return {row[1]: sql.step_from_row(row) for row in rows}
+
+    # events --------------------------------------------------------------------
+    async def read_events(
+        self, run_id: str, after_seq: int = 0, limit: int = 1000
+    ) -> list[Event]:
+        rows = await self._read(
+            lambda conn: conn.execute(
+                sql.SELECT_EVENTS, (run_id, after_seq, limit)
+            ).fetchall()
+        )
+        return [sql.event_from_row(row) for row in rows]
+
+    async def compact_events(self, run_id: str, upto_seq: int) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            return conn.execute(sql.DELETE_EVENTS_UPTO, (run_id, upto_seq)).rowcount
+
+        result: int = await self._submit(op)
+        return result
+
+    # signals -------------------------------------------------------------------
+    async def add_signal(self, run_id: str, name: str, payload: Any, now: float) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            if conn.execute(sql.SELECT_RUN_EXISTS, (run_id,)).fetchone() is None:
+                raise RunNotFoundError(run_id)
+            cursor = conn.execute(
+                sql.INSERT_SIGNAL, (run_id, name, dumps(payload), now)
+            )
+            return int(cursor.lastrowid or 0)
+
+        result: int = await self._submit(op)
+        return result
+
+    async def pending_signals(self, run_id: str, name: str) -> list[SignalRecord]:
+        rows = await self._read(
+            lambda conn: conn.execute(
+                sql.SELECT_PENDING_SIGNALS, (run_id, name)
+            ).fetchall()
+        )
+        return [sql.signal_from_row(row) for row in rows]
+
+    # dead letters --------------------------------------------------------------
+    async def list_dead_letters(
+        self, tenant: str | None, limit: int = 50, include_replayed: bool = False
+    ) -> list[DeadLetter]:
+        text, params = sql.list_dead_letters_query(tenant, limit, include_replayed)
+        rows = await self._read(lambda conn: conn.execute(text, params).fetchall())
+        return [sql.dead_letter_from_row(row) for row in rows]
+
+    async def get_dead_letter(
+        self, dead_letter_id: str, tenant: str | None = None
+    ) -> DeadLetter:
+        row = await self._read(
+            lambda conn: conn.execute(
+                sql.SELECT_DEAD_LETTER, (dead_letter_id,)
+            ).fetchone()
+        )
+        if row is None:
+            raise DeadLetterNotFoundError(dead_letter_id)
+        letter = sql.dead_letter_from_row(row)
+        if tenant is not None and letter.tenant != tenant:
+            raise DeadLetterNotFoundError(dead_letter_id)
+        return letter
+
+
+def _apply_batch(conn: sqlite3.Connection, batch: WriteBatch, now: float) -> None:
+    """Apply one owner's batch, fenced on its lease epoch (runs in the writer)."""
+    fence = conn.execute(
+        sql.FENCED_UPDATE, sql.fenced_update_params(batch, now)
+    ).rowcount
+    if fence == 0:
+        raise LeaseLostError(batch.run_id, batch.epoch)
+    if batch.steps:
+        conn.executemany(sql.UPSERT_STEP, [sql.step_params(s) for s in batch.steps])
+    if batch.events:
+        conn.executemany(sql.INSERT_EVENT, [sql.event_params(e) for e in batch.events])
+    if batch.consumed_signals:
+        conn.executemany(sql.CONSUME_SIGNAL, batch.consumed_signals)
+    if batch.drop_failed_steps:
+        conn.execute(sql.DELETE_FAILED_STEPS, (batch.run_id,))
+    if batch.dead_letter is not None:
+        conn.execute(sql.INSERT_DEAD_LETTER, sql.dead_letter_params(batch.dead_letter))
+    if batch.replayed_dead_letter is not None:
+        conn.execute(sql.MARK_REPLAYED, (now, batch.replayed_dead_letter))
+
+
+def _translate(exc: Exception) -> Exception:
+    """Foreign errors become conveyor errors at the boundary."""
+    if isinstance(exc, sqlite3.Error):
+        error = StoreError(f"SQLite: {exc}")
+        error.__cause__ = exc
+        return error
+    return exc
