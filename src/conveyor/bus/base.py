@@ -25,6 +25,7 @@ class Control:
 
 
 ControlHandler = Callable[[Control], Awaitable[None]]
+EventListener = Callable[[Event], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,11 @@ class Bus(abc.ABC):
     @abc.abstractmethod
     def subscribe(self, topic: Topic, max_queued: int = 1000) -> Subscription:
         """Start receiving events of `topic`, at most `max_queued` buffered."""
+
+    @abc.abstractmethod
+    def add_listener(self, listener: EventListener) -> None:
+        """Call `listener` synchronously for every event published (metrics, logs);
+        it must be quick and must not raise."""
 
     @abc.abstractmethod
     async def send_control(self, message: Control) -> None:

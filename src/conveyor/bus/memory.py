@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from ..errors import SlowConsumerError
 from ..events import Event
-from .base import Bus, Control, ControlHandler, Subscription, Topic
+from .base import Bus, Control, ControlHandler, EventListener, Subscription, Topic
 
 
 class MemorySubscription(Subscription):
@@ -51,8 +51,15 @@ class MemoryBus(Bus):
     def __init__(self) -> None:
         self._subscriptions: set[MemorySubscription] = set()
         self._handlers: list[ControlHandler] = []
+        self._listeners: list[EventListener] = []
+
+    def add_listener(self, listener: EventListener) -> None:
+        self._listeners.append(listener)
 
     def publish(self, events: list[Event]) -> None:
+        for listener in self._listeners:
+            for event in events:
+                listener(event)
         if not self._subscriptions:
             return
         for subscription in list(self._subscriptions):
