@@ -10,8 +10,8 @@ from __future__ import annotations
 from conveyor.testing.servers.base import ExternalServer as ExternalServer
 from conveyor.testing.servers.base import Server as Server
 from conveyor.testing.servers.base import ServerError as ServerError
-from conveyor.testing.servers.base import ServerProcess as ServerProcess
 from conveyor.testing.servers.base import ServerStartError as ServerStartError
+from conveyor.testing.servers.base import default_base_dir as default_base_dir
 from conveyor.testing.servers.base import free_port as free_port
 from conveyor.testing.servers.databases import PostgresDatabase as PostgresDatabase
 from conveyor.testing.servers.databases import create_database as create_database
@@ -35,6 +35,7 @@ from conveyor.testing.servers.postgres import (
     ExternalPostgresServer as ExternalPostgresServer,
 )
 from conveyor.testing.servers.postgres import PostgresServer as PostgresServer
+from conveyor.testing.servers.process import ServerProcess as ServerProcess
 from conveyor.testing.servers.temporal import TemporalServer as TemporalServer
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "ServerStartError",
     "TemporalServer",
     "create_database",
+    "default_base_dir",
     "drop_database",
     "free_port",
     "nats_server_from_env",

@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+from pathlib import Path
 from typing import Any, ClassVar
 
 from conveyor.testing.servers.base import (
     HOST,
-    ServerProcess,
     clean_env,
     find_executable,
 )
+from conveyor.testing.servers.process import ServerProcess
 
 INFO_TIMEOUT_S = 0.5
 
@@ -31,6 +32,7 @@ class NatsServer(ServerProcess):
             server-wide `mappings`. Flags win over the file.
         start_timeout_s: deadline for readiness.
         stop_timeout_s: wait after SIGTERM before SIGKILL.
+        base_dir: where to create the temp dir (default `default_base_dir()`).
     """
 
     name: ClassVar[str] = "nats"
@@ -43,8 +45,13 @@ class NatsServer(ServerProcess):
         config: str | None = None,
         start_timeout_s: float = 30.0,
         stop_timeout_s: float = 15.0,
+        base_dir: Path | str | None = None,
     ) -> None:
-        super().__init__(start_timeout_s=start_timeout_s, stop_timeout_s=stop_timeout_s)
+        super().__init__(
+            start_timeout_s=start_timeout_s,
+            stop_timeout_s=stop_timeout_s,
+            base_dir=base_dir,
+        )
         self.jetstream = jetstream
         self.config = config
 

@@ -21,7 +21,6 @@ from conveyor.testing.servers.base import (
     HOST,
     ExternalServer,
     ServerError,
-    ServerProcess,
     clean_env,
     port_open,
 )
@@ -30,6 +29,7 @@ from conveyor.testing.servers.databases import (
     plain_url,
     postgres_bin_dir,
 )
+from conveyor.testing.servers.process import ServerProcess
 
 ROOT_FALLBACK_USER = "nobody"
 FAST_SETTINGS: Mapping[str, str] = {
@@ -59,6 +59,7 @@ class PostgresServer(PostgresAdmin, ServerProcess):
         settings: extra `postgres -c name=value` settings.
         start_timeout_s: deadline for `initdb` and for readiness, each.
         stop_timeout_s: wait after SIGINT before SIGKILL.
+        base_dir: where to create the temp dir (default `default_base_dir()`).
     """
 
     name: ClassVar[str] = "postgres"
@@ -75,8 +76,13 @@ class PostgresServer(PostgresAdmin, ServerProcess):
         settings: Mapping[str, str] | None = None,
         start_timeout_s: float = 60.0,
         stop_timeout_s: float = 15.0,
+        base_dir: Path | str | None = None,
     ) -> None:
-        super().__init__(start_timeout_s=start_timeout_s, stop_timeout_s=stop_timeout_s)
+        super().__init__(
+            start_timeout_s=start_timeout_s,
+            stop_timeout_s=stop_timeout_s,
+            base_dir=base_dir,
+        )
         self.durable = durable
         self.user = user
         self.run_as = run_as

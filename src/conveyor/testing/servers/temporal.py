@@ -14,11 +14,11 @@ from typing import ClassVar
 
 from conveyor.testing.servers.base import (
     HOST,
-    ServerProcess,
     clean_env,
     find_executable,
     port_open,
 )
+from conveyor.testing.servers.process import ServerProcess
 
 PROBE_TIMEOUT_S = 5.0
 # With the default of 20 the transfer queue rate-limits every workflow to ~200 ms.
@@ -38,6 +38,7 @@ class TemporalServer(ServerProcess):
             JSON), added to `FAST_DYNAMIC_CONFIG`.
         start_timeout_s: deadline for readiness.
         stop_timeout_s: wait after SIGTERM before SIGKILL.
+        base_dir: where to create the temp dir (default `default_base_dir()`).
     """
 
     name: ClassVar[str] = "temporal"
@@ -50,8 +51,13 @@ class TemporalServer(ServerProcess):
         dynamic_config: Mapping[str, str] | None = None,
         start_timeout_s: float = 60.0,
         stop_timeout_s: float = 15.0,
+        base_dir: Path | str | None = None,
     ) -> None:
-        super().__init__(start_timeout_s=start_timeout_s, stop_timeout_s=stop_timeout_s)
+        super().__init__(
+            start_timeout_s=start_timeout_s,
+            stop_timeout_s=stop_timeout_s,
+            base_dir=base_dir,
+        )
         self.persistent = persistent
         self.namespaces = tuple(namespaces)
         self.dynamic_config = {**FAST_DYNAMIC_CONFIG, **(dynamic_config or {})}
