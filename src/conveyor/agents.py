@@ -216,14 +216,11 @@ async def call_with_policies(
         try:
             if breaker is not None:
                 breaker.before_call()
-            async with runtime.limits.slot(spec.name):
-                try:
-                    async with clock_timeout(runtime.clock, spec.timeout_s):
-                        result = await spec.invoke(ctx, data)
-                except TimeoutError:
-                    if spec.timeout_s is None:
-                        raise
-                    raise AgentTimeoutError(spec.name, spec.timeout_s) from None
+            if spec.concurrency is None and spec.timeout_s is None:
+                result = await spec.invoke(ctx, data)  # the common, cheapest path
+            else:
+                async with runtime.limits.slot(spec.name):
+                    result = await _invoke_with_timeout(runtime, spec, ctx, data)
         except Exception as error:
             if breaker is not None and not isinstance(error, CircuitOpenError):
                 breaker.record_failure()
@@ -241,3 +238,15 @@ async def call_with_policies(
         if breaker is not None:
             breaker.record_success()
         return result, attempt
+
+
+async def _invoke_with_timeout(
+    runtime: AgentRuntime, spec: Agent[OutputT], ctx: StepContext, data: Any
+) -> OutputT:
+    try:
+        async with clock_timeout(runtime.clock, spec.timeout_s):
+            return await spec.invoke(ctx, data)
+    except TimeoutError:
+        if spec.timeout_s is None:
+            raise
+        raise AgentTimeoutError(spec.name, spec.timeout_s) from None

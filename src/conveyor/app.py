@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -50,7 +50,9 @@ class RunHandle:
             self.run_id, tenant=self.tenant, timeout_s=timeout_s
         )
 
-    def events(self, after: int = 0, follow: bool = True) -> AsyncIterator[Event]:
+    def events(
+        self, after: int = 0, follow: bool = True
+    ) -> AsyncGenerator[Event, None]:
         """Stored events after `after`, then live ones until the run ends."""
         return self.app.events(
             self.run_id, after=after, tenant=self.tenant, follow=follow
@@ -269,12 +271,15 @@ class Conveyor:
             run = await self.get_run(run_id, tenant)
             if not run.status.is_terminal:
 
-                async def until_terminal() -> None:
+                async def until_terminal() -> Event:
                     async for event in subscription:
                         if event.type in TERMINAL_TYPES:
-                            return
+                            return event
+                    raise ConfigurationError("the event bus closed")
 
-                await wait_with_timeout(self.clock, until_terminal(), timeout_s)
+                ended = await wait_with_timeout(self.clock, until_terminal(), timeout_s)
+                if ended.type == EventType.RUN_COMPLETED:
+                    return ended.data.get("output")
                 run = await self.get_run(run_id, tenant)
         finally:
             await subscription.aclose()
@@ -292,7 +297,7 @@ class Conveyor:
         after: int = 0,
         tenant: str | None = None,
         follow: bool = True,
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Stored events with seq > `after`, then (if `follow`) live ones until the
         run ends. No event is missed or repeated at the seam."""
         await self.get_run(run_id, tenant)

@@ -137,6 +137,7 @@ class RunContext:
             return revive(spec.output_type, recorded.output)
         if recorded is not None and recorded.status == "failed":
             raise _failure(recorded)
+        await exe.settle()  # the previous step's checkpoint is durable before this runs
         ctx = StepContext(
             name=name,
             run_id=exe.run.id,
@@ -180,7 +181,9 @@ class RunContext:
             attempt=attempts,
             data={"step_id": step_id, "output": output},
         )
-        await exe.write(steps=[record])
+        # Not awaited here: the next step (or the run's end) waits for it, so the
+        # last checkpoint and the run's completion share one commit.
+        exe.checkpoint(steps=[record])
         return result if spec.output_type is not Any else output
 
     async def gather(self, *steps: Awaitable[T], limit: int | None = None) -> list[T]:
@@ -277,7 +280,7 @@ class RunContext:
             exe.run.id, step_id, "now", "now", "completed", "", output=value,
             started_at=value, finished_at=value,
         )  # fmt: skip
-        exe.write_soon(steps=[record])
+        exe.write(steps=[record])  # durable with the next checkpoint
         return value
 
     def random(self) -> float:

@@ -64,6 +64,9 @@ class RunExecution:
         self.lost: LeaseLostError | None = None
         self._pending: list[Event] = []
         self._in_flight: set[asyncio.Future[None]] = set()
+        self._barrier: Awaitable[None] | None = None
+        self._soon_update: RunUpdate | None = None
+        self._flush_scheduled = False
 
     # identity of steps -----------------------------------------------------------
     def allocate_step(self) -> int:
@@ -134,6 +137,9 @@ class RunExecution:
         events are published to live subscribers once committed."""
         if self.lost is not None:
             raise self.lost
+        if self._soon_update is not None:
+            update = _merge(self._soon_update, update)
+            self._soon_update = None
         batch = WriteBatch(
             run_id=self.run.id,
             epoch=self.epoch,
@@ -161,10 +167,31 @@ class RunExecution:
         future.add_done_callback(done)
         return future
 
-    def write_soon(self, **kwargs: Any) -> None:
-        """A write nobody waits for (progress, step started): failures surface on the
-        next awaited write, which is fenced the same way."""
-        self.write(**kwargs)
+    def checkpoint(self, **kwargs: Any) -> None:
+        """Write a checkpoint that the next step or the run's end must wait for."""
+        self._barrier = self.write(**kwargs)
+
+    async def settle(self) -> None:
+        """Wait until the last checkpoint is durable (before any further effect)."""
+        barrier, self._barrier = self._barrier, None
+        if barrier is not None:
+            await barrier
+
+    def write_soon(self, update: RunUpdate | None = None) -> None:
+        """Store queued events (and `update`) soon, without waiting: at the end of
+        this turn of the event loop, unless a write picks them up first. A step that
+        finishes at once thus shares one write with its `step.started` event.
+        Failures surface on the next awaited write, which is fenced the same way."""
+        if update is not None:
+            self._soon_update = _merge(self._soon_update, update)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._flush_scheduled = False
+        if (self._pending or self._soon_update is not None) and self.lost is None:
+            self.write()
 
     async def drain(self) -> None:
         """Wait for every write in flight."""
@@ -229,6 +256,22 @@ class RunExecution:
         """Publish a named piece of state for queries."""
         self.query_state[name] = to_jsonable(value)
         self.write_soon(update=RunUpdate(query_state=dict(self.query_state)))
+
+
+def _merge(first: RunUpdate | None, second: RunUpdate | None) -> RunUpdate | None:
+    """One row update with the effect of `first` then `second`."""
+    if first is None or second is None:
+        return first or second
+    merged = RunUpdate(
+        status=second.status or first.status,
+        output=second.output if second.set_output else first.output,
+        set_output=first.set_output or second.set_output,
+        error=second.error if second.status else first.error,
+        query_state=second.query_state or first.query_state,
+        release_lease=first.release_lease or second.release_lease,
+        count_recovery=first.count_recovery or second.count_recovery,
+    )
+    return merged
 
 
 def _public(info: dict[str, Any]) -> dict[str, Any]:

@@ -30,9 +30,13 @@ def to_jsonable(value: Any) -> Any:
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+
 def dumps(value: Any) -> str:
     """Compact JSON text of an already-jsonable value."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 def loads(text: str | None) -> Any:
@@ -42,8 +46,7 @@ def loads(text: str | None) -> Any:
 
 def digest(value: Any) -> str:
     """A short, stable digest of a jsonable value (key order does not matter)."""
-    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return blake3.blake3(canonical.encode()).hexdigest(length=16)
+    return blake3.blake3(_CANONICAL.encode(value).encode()).hexdigest(length=16)
 
 
 @functools.lru_cache(maxsize=512)

@@ -46,10 +46,16 @@ class MemorySubscription(Subscription):
 
 
 class MemoryBus(Bus):
-    """Fans events out to subscribers of this process and calls runner handlers."""
+    """Fans events out to subscribers of this process and calls runner handlers.
+
+    Subscriptions are indexed by run and by session, so publishing costs what the
+    matching subscribers cost, not what all of them do.
+    """
 
     def __init__(self) -> None:
-        self._subscriptions: set[MemorySubscription] = set()
+        self._by_run: dict[str, set[MemorySubscription]] = {}
+        self._by_session: dict[str, set[MemorySubscription]] = {}
+        self._wide: set[MemorySubscription] = set()
         self._handlers: list[ControlHandler] = []
         self._listeners: list[EventListener] = []
 
@@ -60,26 +66,52 @@ class MemoryBus(Bus):
         for listener in self._listeners:
             for event in events:
                 listener(event)
-        if not self._subscriptions:
-            return
-        for subscription in list(self._subscriptions):
-            for event in events:
+        for event in events:
+            for subscription in self._matching(event):
                 if subscription.topic.matches(event):
                     subscription.offer(event)
 
+    def _matching(self, event: Event) -> list[MemorySubscription]:
+        found: list[MemorySubscription] = []
+        if self._by_run:
+            found.extend(self._by_run.get(event.run_id, ()))
+        if self._by_session and event.session_id is not None:
+            found.extend(self._by_session.get(event.session_id, ()))
+        if self._wide:
+            found.extend(self._wide)
+        return found
+
+    def _index(self, topic: Topic) -> set[MemorySubscription]:
+        if topic.run_id is not None:
+            return self._by_run.setdefault(topic.run_id, set())
+        if topic.session_id is not None:
+            return self._by_session.setdefault(topic.session_id, set())
+        return self._wide
+
     def subscribe(self, topic: Topic, max_queued: int = 1000) -> MemorySubscription:
         subscription = MemorySubscription(self, topic, max_queued)
-        self._subscriptions.add(subscription)
+        self._index(topic).add(subscription)
         return subscription
 
     def unsubscribe(self, subscription: MemorySubscription) -> None:
         """Stop delivering to `subscription`."""
-        self._subscriptions.discard(subscription)
+        topic = subscription.topic
+        bucket = self._index(topic)
+        bucket.discard(subscription)
+        if not bucket and bucket is not self._wide:
+            if topic.run_id is not None:
+                self._by_run.pop(topic.run_id, None)
+            elif topic.session_id is not None:
+                self._by_session.pop(topic.session_id, None)
 
     @property
     def subscriber_count(self) -> int:
         """Live subscriptions (tests check streams close cleanly)."""
-        return len(self._subscriptions)
+        return (
+            sum(len(b) for b in self._by_run.values())
+            + sum(len(b) for b in self._by_session.values())
+            + len(self._wide)
+        )
 
     async def send_control(self, message: Control) -> None:
         for handler in self._handlers:
