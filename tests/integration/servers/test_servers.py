@@ -72,6 +72,7 @@ def _assert_stopped_cleanly(server: ServerProcess) -> None:
     assert not directory.exists(), f"expected {directory} removed, it exists"
     assert server.pid is None, f"expected no pid after stop(), got {server.pid}"
     assert server.data_dir is None, "expected no data_dir after stop()"
+    server.stop()  # a second stop is harmless
 
 
 def _temp_dirs(name: str) -> set[Path]:
@@ -163,6 +164,25 @@ async def test_postgres_restart_keeps_port_and_rows(
     finally:
         await connection.close()
     assert value == "x", f"expected the row to survive restart, got {value!r}"
+
+
+async def test_durable_postgres_survives_a_crash() -> None:
+    """A durable server killed with SIGKILL restarts with its committed rows."""
+    with PostgresServer(durable=True) as server:
+        connection = await asyncpg.connect(server.url)
+        await connection.execute(
+            "create table kept (v int); insert into kept values (7)"
+        )
+        await connection.close()
+        server.kill()
+        assert server.pid is None, "expected no process after kill()"
+        server.restart()
+        connection = await asyncpg.connect(server.url)
+        try:
+            value = await connection.fetchval("select v from kept")
+        finally:
+            await connection.close()
+        assert value == 7, f"expected the committed row after a crash, got {value!r}"
 
 
 def test_postgres_stop_leaves_nothing(own_postgres: PostgresServer) -> None:

@@ -32,6 +32,7 @@ from conveyor.testing.servers.base import (
 LOG_NAME = "server.log"
 LOG_TAIL_LINES = 40
 PORT_ATTEMPTS = 4
+KILL_WAIT_S = 1.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -123,9 +124,13 @@ class ServerProcess(Server):
         self._launch(port)
 
     def kill(self) -> None:
-        """SIGKILL the server, keeping its data for `restart()` (crash tests)."""
+        """SIGKILL the server and its helpers, keeping the data for `restart()`.
+
+        A crash as the kernel would cause it; with `durable=False` PostgreSQL may
+        lose its last commits (`synchronous_commit=off`).
+        """
         if self._process is not None:
-            self._process.kill()
+            _kill_group(self._process.pid)
             self._process.wait()
         self._terminate()
 
@@ -238,6 +243,8 @@ class ServerProcess(Server):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if process is not None:
+            _kill_group(process.pid)  # helpers that outlived the server, if any
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -261,6 +268,33 @@ def _die_with_parent(sig: signal.Signals) -> Callable[[], None] | None:
             os.kill(os.getpid(), sig)
 
     return preexec
+
+
+def _kill_group(group_id: int) -> None:
+    """SIGKILL the server's process group (it leads its own session) and wait.
+
+    Killed helpers are reparented to init, which may reap them late; a zombie holds
+    no port or shared memory, so waiting stops once only zombies are left.
+    """
+    try:
+        os.killpg(group_id, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return  # the group is gone (PermissionError: its id was reused)
+    deadline = time.monotonic() + KILL_WAIT_S
+    while _live_group_members(group_id) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def _live_group_members(group_id: int) -> bool:
+    """Whether a process of group `group_id` still runs (Linux `/proc`)."""
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited while we looked
+        if fields[0] != "Z" and int(fields[2]) == group_id:
+            return True
+    return False
 
 
 def _require_main_thread() -> None:
