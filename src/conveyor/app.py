@@ -141,6 +141,12 @@ class Conveyor:
         return found
 
     # lifecycle --------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        """Whether `open()` has run and `aclose()` has not (servers open only what
+        they must, and close only what they opened)."""
+        return self._opened
+
     async def open(self) -> None:
         """Open the store and bus; start executing (and recover orphaned runs)."""
         if self._opened:

@@ -210,6 +210,10 @@ class ConveyorClient:
         items: list[dict[str, Any]] = body.get("items", [])
         return items
 
+    async def dead_letter(self, dead_letter_id: str) -> dict[str, Any]:
+        """One dead letter: `{id, run_id, workflow, error, attempts, created_at}`."""
+        return await self._request("GET", f"/v1/dead-letters/{_seg(dead_letter_id)}")
+
     async def replay(self, dead_letter_id: str) -> dict[str, Any]:
         """Replay a dead letter (its run resumes at the failed step):
         `{run_id, status}`."""
@@ -236,6 +240,7 @@ class ConveyorClient:
         failures = 0
         while True:
             url = self._ws_url(run_id, last)
+            said = ""  # what the server said before closing, if anything
             try:
                 async with connect(
                     url,
@@ -243,7 +248,8 @@ class ConveyorClient:
                     open_timeout=self.timeout_s,
                 ) as ws:
                     async for raw in ws:
-                        event = _parse_event(raw)
+                        event, notice = _parse_message(raw)
+                        said = notice or said
                         if event is None or event.seq <= last:
                             continue
                         last, failures = event.seq, 0
@@ -260,6 +266,8 @@ class ConveyorClient:
                 code, reason = None, str(exc) or type(exc).__name__
             else:
                 reason = f"stream closed ({code})"
+            if said:
+                reason = f"{reason}: {said}"
             if code == _NORMAL_CLOSE:
                 return
             if code is not None and 4000 <= code < 5000:
@@ -415,15 +423,20 @@ def _close_error(code: int, reason: str) -> ClientError:
     return ClientError(status, "StreamClosed", reason)
 
 
-def _parse_event(raw: str | bytes) -> Event | None:
-    """An `Event` from a stream message (None for messages that are not events)."""
+def _parse_message(raw: str | bytes) -> tuple[Event | None, str]:
+    """A stream message: an `Event`, or the text of an error the server sent
+    before closing the stream (e.g. a slow-consumer notice)."""
     try:
         data = json.loads(raw)
     except ValueError:
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("seq"), int):
-        return None
-    return Event(
+        return None, ""
+    if not isinstance(data, dict):
+        return None, ""
+    if not isinstance(data.get("seq"), int):
+        if data.get("type") == "error":
+            return None, f"{data.get('error', 'Error')}: {data.get('message', '')}"
+        return None, ""
+    event = Event(
         run_id=str(data.get("run_id", "")),
         seq=data["seq"],
         type=str(data.get("type", "")),
@@ -435,3 +448,4 @@ def _parse_event(raw: str | bytes) -> Event | None:
         attempt=data.get("attempt"),
         data=data.get("data") or {},
     )
+    return event, ""

@@ -138,6 +138,8 @@ class RunContext:
         if recorded is not None and recorded.status == "failed":
             raise _failure(recorded)
         await exe.settle()  # the previous step's checkpoint is durable before this runs
+        if exe.cancel_requested.is_set():
+            raise asyncio.CancelledError("the run was cancelled; no new steps start")
         ctx = StepContext(
             name=name,
             run_id=exe.run.id,
@@ -148,6 +150,7 @@ class RunContext:
             cancel_requested=exe.cancel_requested,
         )
         started_at = exe.app.clock.now()
+        exe.active_steps += 1
         try:
             result, attempts = await call_with_policies(
                 exe.app.runtime, spec, ctx, data
@@ -170,6 +173,8 @@ class RunContext:
             )
             await exe.write(steps=[record])
             raise _failure(record) from error
+        finally:
+            exe.active_steps -= 1
         record = StepRecord(
             exe.run.id, step_id, name, "step", "completed", input_digest,
             output=output, attempts=attempts, started_at=started_at,

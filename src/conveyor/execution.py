@@ -52,6 +52,8 @@ class RunExecution:
         self.run = run
         self.spec = spec
         self.epoch = run.lease_epoch
+        self.lease_expires_at = run.lease_expires_at
+        self.active_steps = 0
         self.seq = run.last_seq
         self.status = run.status
         self.history = history
@@ -270,6 +272,7 @@ def _merge(first: RunUpdate | None, second: RunUpdate | None) -> RunUpdate | Non
         query_state=second.query_state or first.query_state,
         release_lease=first.release_lease or second.release_lease,
         count_recovery=first.count_recovery or second.count_recovery,
+        lease_until=second.lease_until or first.lease_until,
     )
     return merged
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     api_keys: SecretStr = SecretStr("")
     admin_key: SecretStr = SecretStr("")
     allowed_origins: str = ""
+
+    @model_validator(mode="after")
+    def _check_heartbeat(self) -> Settings:
+        if self.heartbeat_s >= self.lease_ttl_s:
+            raise ValueError("heartbeat_s must be shorter than lease_ttl_s")
+        return self
 
     @field_validator("api_keys")
     @classmethod

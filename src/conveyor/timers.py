@@ -10,7 +10,7 @@ from .clock import wait_with_timeout
 from .events import EventType
 from .execution import RunExecution
 from .serde import digest
-from .store.base import StepRecord
+from .store.base import RunUpdate, StepRecord
 
 
 async def durable_sleep(exe: RunExecution, step_id: int, seconds: float) -> None:
@@ -30,7 +30,14 @@ async def durable_sleep(exe: RunExecution, step_id: int, seconds: float) -> None
             step="sleep",
             data={"step_id": step_id, "seconds": seconds, "wake_at": wake_at},
         )
-        await exe.write(steps=[_timer(exe, step_id, seconds, "started", wake_at)])
+        # A sleeping run keeps its lease until it wakes: no heartbeats meanwhile, and
+        # if this worker dies the run is reclaimed when it is due anyway.
+        lease_until = wake_at + exe.app.settings.lease_ttl_s
+        await exe.write(
+            steps=[_timer(exe, step_id, seconds, "started", wake_at)],
+            update=RunUpdate(lease_until=lease_until),
+        )
+        exe.lease_expires_at = max(exe.lease_expires_at, lease_until)
     remaining = wake_at - clock.now()
     if remaining > 0:
         await clock.sleep(remaining)

@@ -44,6 +44,9 @@ class LocalRunner(Runner):
         self._heartbeat: asyncio.Task[None] | None = None
         self._closing = False
         self._background: set[asyncio.Task[None]] = set()
+        self._work_added = asyncio.Event()
+        self.heartbeats = asyncio.Event()
+        self.heartbeats.set()
 
     @property
     def owns_instance(self) -> bool:
@@ -66,8 +69,7 @@ class LocalRunner(Runner):
             await execution.drain()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
@@ -130,6 +132,7 @@ class LocalRunner(Runner):
         spec = app.get_workflow(run.workflow)
         execution = RunExecution(app, run, spec, history)
         self.executions[run.id] = execution
+        self._work_added.set()
         async with self.tenant_limits.slot(run.tenant):
             await self._drive(execution)
 
@@ -174,6 +177,9 @@ class LocalRunner(Runner):
         if exe is None or task is None:
             return False
         exe.cancel_requested.set()
+        if exe.active_steps == 0:  # waiting on a timer or a signal: stop right away
+            task.cancel()
+            return True
         preempt = asyncio.create_task(self._preempt(task))
         self._background.add(preempt)
         preempt.add_done_callback(self._background.discard)
@@ -199,22 +205,53 @@ class LocalRunner(Runner):
             exe.signal_arrived.set()
 
     async def _renew_leases(self) -> None:
-        """Heartbeat: extend the leases of runs executing here; stop runs whose
-        lease another worker took."""
+        """Heartbeat: extend the leases about to expire (a run in a long durable
+        sleep holds its lease until it wakes, so it needs none); stop runs whose
+        lease another worker took. Idle while nothing executes here."""
         app = self.app
+        beat, ttl = app.settings.heartbeat_s, app.settings.lease_ttl_s
         while True:
-            await app.clock.sleep(app.settings.heartbeat_s)
-            held = [(run_id, exe.epoch) for run_id, exe in self.executions.items()]
-            if not held:
+            if not self.executions:
+                self._work_added.clear()
+                await self._work_added.wait()
                 continue
-            expires_at = app.clock.now() + app.settings.lease_ttl_s
-            with contextlib.suppress(Exception):
-                for run_id in await app.store.renew_leases(
-                    app.worker_id, held, expires_at
-                ):
-                    task = self.tasks.get(run_id)
-                    if task is not None:
-                        task.cancel()
+            now = app.clock.now()
+            due = [
+                exe for exe in self.executions.values()
+                if exe.lease_expires_at <= now + 2 * beat
+            ]  # fmt: skip
+            if due:
+                await self.heartbeats.wait()  # cleared only by the test kit
+                await self._renew(due, app.clock.now() + ttl)
+            expiries = [exe.lease_expires_at for exe in self.executions.values()]
+            soonest = min(expiries, default=now + ttl)
+            await self._sleep_or_new_work(max(beat, soonest - now - 2 * beat))
+
+    async def _renew(self, due: list[RunExecution], expires_at: float) -> None:
+        held = [(exe.run.id, exe.epoch) for exe in due]
+        try:
+            lost = set(await self.app.store.renew_leases(
+                self.app.worker_id, held, expires_at
+            ))  # fmt: skip
+        except Exception:  # store unavailable: retry on the next beat
+            return
+        for exe in due:
+            if exe.run.id in lost:
+                task = self.tasks.get(exe.run.id)
+                if task is not None:
+                    task.cancel()
+            else:
+                exe.lease_expires_at = expires_at
+
+    async def _sleep_or_new_work(self, seconds: float) -> None:
+        self._work_added.clear()
+        sleeper = asyncio.ensure_future(self.app.clock.sleep(seconds))
+        waker = asyncio.ensure_future(self._work_added.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
 
 
 def _take_lock(path: Path) -> IO[bytes]:

@@ -122,7 +122,7 @@ UPDATE runs SET
     error = CASE WHEN ? THEN ? ELSE error END,
     query_state = COALESCE(?, query_state),
     owner = CASE WHEN ? THEN NULL ELSE owner END,
-    lease_expires_at = CASE WHEN ? THEN 0 ELSE lease_expires_at END,
+    lease_expires_at = CASE WHEN ? THEN 0 ELSE COALESCE(?, lease_expires_at) END,
     recoveries = recoveries + ?,
     updated_at = ?
 WHERE id = ? AND lease_epoch = ?
@@ -286,6 +286,7 @@ def fenced_update_params(batch: WriteBatch, now: float) -> tuple[Any, ...]:
         else None,
         release,
         release,
+        update.lease_until if update else None,
         1 if update and update.count_recovery else 0,
         now,
         batch.run_id,

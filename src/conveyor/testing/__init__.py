@@ -22,6 +22,7 @@ from .faults import Fault as Fault
 from .faults import Hang as Hang
 from .faults import InjectedError as InjectedError
 from .faults import Raise as Raise
+from .faults import paused_heartbeats as paused_heartbeats
 
 __all__ = [
     "Call",
@@ -37,6 +38,7 @@ __all__ = [
     "Raise",
     "VirtualClock",
     "assert_events",
+    "paused_heartbeats",
     "stored_events",
     "wait_until",
 ]

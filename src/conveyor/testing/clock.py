@@ -2,9 +2,10 @@
 sleeps, timeouts, backoffs and lease expiry take no real time in tests.
 
 The clock jumps only when nothing else can run: the event loop has no ready
-callbacks and no store operation is in flight (stores `hold()` the clock around real
-I/O). Network I/O outside conveyor is not tracked: wrap such waits in `hold()`, or
-use the system clock for those tests.
+callbacks, no real-time timer due within `REAL_TIMER_HORIZON_S` (a test polling with
+`wait_until` keeps virtual time still), and no store operation in flight (stores
+`hold()` the clock around real I/O). Network I/O outside conveyor is not tracked:
+wrap such waits in `hold()`, or use the system clock for those tests.
 """
 
 from __future__ import annotations
@@ -109,6 +110,9 @@ class VirtualClock:
             ready = getattr(loop, "_ready", None)
             if ready is not None and len(ready) > 0:
                 return False
+            if _real_timer_due(loop):
+                await asyncio.sleep(0.001)  # someone waits on real time: let it
+                return False
         return not self._holds
 
     async def aclose(self) -> None:
@@ -118,3 +122,15 @@ class VirtualClock:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._driver
             self._driver = None
+
+
+REAL_TIMER_HORIZON_S = 0.05
+
+
+def _real_timer_due(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether a real-time timer (e.g. `asyncio.sleep(0.01)`) fires soon."""
+    scheduled = getattr(loop, "_scheduled", ())
+    horizon = loop.time() + REAL_TIMER_HORIZON_S
+    return any(
+        not handle.cancelled() and handle.when() <= horizon for handle in scheduled
+    )

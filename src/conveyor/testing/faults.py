@@ -4,14 +4,17 @@ times, hang, wait, raise, or kill the whole process — without patching interna
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..agents import Agent, StepContext, make_agent
+from ..app import Conveyor
+from ..runners.local import LocalRunner
 from ..clock import Clock, SystemClock
 from ..policies import BreakerPolicy, RetryPolicy
 
@@ -99,6 +102,20 @@ class Crash(Fault):
         if call == self.n and not self.marker.exists():
             self.marker.write_text(f"crashed in {ctx.name} ({ctx.idempotency_key})")
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def paused_heartbeats(app: Conveyor) -> Iterator[None]:
+    """Freeze the app's lease renewals, as a long GC pause or SIGSTOP would: its
+    leases expire and another worker may take its runs over."""
+    runner = app.runner
+    if not isinstance(runner, LocalRunner):
+        raise TypeError("paused_heartbeats needs an app that executes runs")
+    runner.heartbeats.clear()
+    try:
+        yield
+    finally:
+        runner.heartbeats.set()
 
 
 @dataclass(frozen=True, slots=True)
