@@ -5,8 +5,9 @@ queued in one transaction ("group commit"): with `synchronous=FULL` each commit 
 durable against power loss and costs one fsync, so batching concurrent runs'
 checkpoints is what makes thousands of durable steps per second possible. A fenced
 batch that is refused writes nothing; any other failing operation makes the group
-replay with one SAVEPOINT per operation, so it never undoes its neighbours. Point reads use a second connection inline; large reads
-(a run's whole history, listings) run on a reader thread.
+replay with one SAVEPOINT per operation, so it never undoes its neighbours. Point
+reads use a second connection inline; large reads (a run's whole history,
+listings) run on a reader thread.
 """
 
 from __future__ import annotations
