@@ -26,6 +26,8 @@ from .errors import ValidationFailedError as ValidationFailedError
 from .errors import WorkflowNotFoundError as WorkflowNotFoundError
 from .events import Event as Event
 from .events import EventType as EventType
+from .handoff import HandoffManager as HandoffManager
+from .handoff import LogEntry as LogEntry
 from .policies import BreakerPolicy as BreakerPolicy
 from .policies import RetryPolicy as RetryPolicy
 from .runs import RunRecord as RunRecord
@@ -45,8 +47,10 @@ __all__ = [
     "ConveyorError",
     "Event",
     "EventType",
+    "HandoffManager",
     "IllegalTransitionError",
     "LeaseLostError",
+    "LogEntry",
     "NonDeterminismError",
     "NotFoundError",
     "RetryPolicy",
