@@ -19,6 +19,7 @@ from .errors import (
     NotFoundError,
     RunCancelledError,
     RunFailedError,
+    SlowConsumerError,
     WorkflowNotFoundError,
 )
 from .events import TERMINAL_EVENTS, Event, EventType
@@ -272,23 +273,34 @@ class Conveyor:
         self, run_id: str, tenant: str | None = None, timeout_s: float | None = None
     ) -> Any:
         """Wait for the run to end and return its output."""
-        subscription = self.bus.subscribe(Topic(run_id=run_id))
+        subscriptions = [self.bus.subscribe(Topic(run_id=run_id))]
         try:
             run = await self.get_run(run_id, tenant)
             if not run.status.is_terminal:
 
-                async def until_terminal() -> Event:
-                    async for event in subscription:
-                        if event.type in TERMINAL_TYPES:
-                            return event
-                    raise ConfigurationError("the event bus closed")
+                async def until_terminal() -> Event | None:
+                    while True:
+                        try:
+                            async for event in subscriptions[-1]:
+                                if event.type in TERMINAL_TYPES:
+                                    return event
+                            raise ConfigurationError("the event bus closed")
+                        except SlowConsumerError:
+                            # A wide fan-out outpaces this waiter, and only the end
+                            # matters: listen afresh, then look at the stored run.
+                            subscriptions.append(
+                                self.bus.subscribe(Topic(run_id=run_id))
+                            )
+                            if (await self.get_run(run_id)).status.is_terminal:
+                                return None
 
                 ended = await wait_with_timeout(self.clock, until_terminal(), timeout_s)
-                if ended.type == EventType.RUN_COMPLETED:
+                if ended is not None and ended.type == EventType.RUN_COMPLETED:
                     return ended.data.get("output")
                 run = await self.get_run(run_id, tenant)
         finally:
-            await subscription.aclose()
+            for subscription in subscriptions:
+                await subscription.aclose()
         if run.status is RunStatus.COMPLETED:
             return run.output
         if run.status is RunStatus.CANCELLED:

@@ -1,0 +1,65 @@
+"""What routes depend on: the app's shared state (engine, settings, authenticator,
+metrics) and the calling tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Security
+from fastapi.security import APIKeyHeader
+from starlette.requests import HTTPConnection
+
+from ..app import Conveyor
+from ..settings import Settings
+from .auth import ADMIN_KEY_HEADER, API_KEY_HEADER, Authenticator
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
+
+
+@dataclass(frozen=True, slots=True)
+class ApiState:
+    """Everything the routes share, kept on `app.state.api`."""
+
+    conveyor: Conveyor
+    settings: Settings
+    auth: Authenticator
+    metrics: Metrics
+
+
+def api_state(connection: HTTPConnection) -> ApiState:
+    """The shared state of the app serving `connection`."""
+    state = connection.app.state.api
+    assert isinstance(state, ApiState)
+    return state
+
+
+State = Annotated[ApiState, Depends(api_state)]
+
+_api_key = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    description="Your tenant's API key (omit when the server runs without keys).",
+)
+_admin_key = APIKeyHeader(
+    name=ADMIN_KEY_HEADER,
+    auto_error=False,
+    description="The admin key, for admin operations when one is configured.",
+)
+
+
+def current_tenant(state: State, key: Annotated[str | None, Security(_api_key)]) -> str:
+    """The tenant of the request's API key (401 without a valid one)."""
+    return state.auth.tenant_for(key)
+
+
+def require_admin(
+    state: State, key: Annotated[str | None, Security(_admin_key)]
+) -> None:
+    """Refuse (403) unless the request carries the admin key, if one is set."""
+    state.auth.check_admin(key)
+
+
+Tenant = Annotated[str, Depends(current_tenant)]
+Admin = Depends(require_admin)
