@@ -106,7 +106,7 @@ class HandoffManager:
         name: str,
         context: Any,
         *,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the spec names it so
         session_id: str | None = None,
         tenant: str = "default",
     ) -> Any:
