@@ -65,8 +65,9 @@ async def test_nondeterminism_detected(make_conveyor, tmp_path):
 
 
 async def test_signal_query_and_durable_sleep(make_conveyor, tmp_path):
-    """Queries read the current state; a signal sent while no worker runs is kept and
-    consumed after restart; a durable timer survives a restart and waits only the rest."""
+    """Queries read the current state; a signal sent while no worker runs is kept
+    and consumed after restart; a durable timer survives a restart and waits only
+    the rest."""
     store_url = f"sqlite:///{tmp_path}/approval.db"
     virtual_clock = VirtualClock(autojump=False)  # time moves only when told
 

@@ -118,9 +118,11 @@ async def test_circuit_breaker_cycle(make_conveyor, virtual_clock):
         return "up"
 
     fragile = FakeAgent(
-        "fragile", answer, breaker=BreakerPolicy(failure_threshold=3, reset_timeout_s=30),
+        "fragile",
+        answer,
+        breaker=BreakerPolicy(failure_threshold=3, reset_timeout_s=30),
         retry=RetryPolicy(max_attempts=1),
-    )  # fmt: skip
+    )
     app = await make_conveyor(fragile.agent, clock=virtual_clock)
     for _ in range(3):
         with pytest.raises(InjectedError):

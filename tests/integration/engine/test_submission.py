@@ -64,10 +64,11 @@ async def test_per_key_ordering(make_conveyor):
         return await run.step(work, data)
 
     app = await make_conveyor(keyed)
-    handles = []
-    for n in range(10):
-        for key in ("a", "b"):
-            handles.append(await app.start(keyed, {"key": key, "n": n}, key=key))
+    handles = [
+        await app.start(keyed, {"key": key, "n": n}, key=key)
+        for n in range(10)
+        for key in ("a", "b")
+    ]
     b_handles = handles[1::2]
     await asyncio.gather(*(handle.result() for handle in b_handles))
     assert [n for key, n in started if key == "a"] == [0], "a must wait for a/0"
