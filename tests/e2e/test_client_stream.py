@@ -122,18 +122,21 @@ async def test_follow_resumes_after_drops_without_gaps_or_repeats(
 
 
 async def test_follow_gives_up_after_max_reconnects(stream: FakeStream) -> None:
-    """A stream that keeps dropping raises ServerUnreachableError naming the URL
-    after `max_reconnects` retries in a row."""
+    """A stream that keeps ending early raises ServerUnreachableError after
+    `max_reconnects` retries in a row, naming the URL and what the server said."""
 
-    async def drop(ws: ServerConnection, after: int, _: int) -> None:
-        ws.transport.abort()
+    async def overflow(ws: ServerConnection, after: int, _: int) -> None:
+        notice = {"type": "error", "error": "SlowConsumerError", "message": "behind"}
+        await ws.send(json.dumps(notice))
+        await ws.close(code=1013)
 
-    stream.behaviours = [drop]
+    stream.behaviours = [overflow]
     async with ConveyorClient(stream.url, max_reconnects=2) as client:
         with pytest.raises(ServerUnreachableError) as caught:
             [e async for e in client.follow("r1")]
     assert len(stream.afters) == 3, f"expected 1 try + 2 retries: {stream.afters}"
     assert stream.url in str(caught.value), f"URL missing from {caught.value}"
+    assert "SlowConsumerError: behind" in str(caught.value), f"got {caught.value}"
 
 
 async def test_refused_handshake_is_a_client_error(stream: FakeStream) -> None:
