@@ -42,7 +42,29 @@ from .base import (
 )
 
 T = TypeVar("T")
-WriteOp = Callable[[sqlite3.Connection], Any]
+
+
+class PendingRows:
+    """Event and checkpoint rows of a commit group, inserted with one `executemany`
+    each at the end of the group instead of a few statements per write."""
+
+    __slots__ = ("events", "steps")
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self.steps: list[tuple[Any, ...]] = []
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        """Insert what is pending."""
+        if self.steps:
+            conn.executemany(sql.UPSERT_STEP, self.steps)
+            self.steps = []
+        if self.events:
+            conn.executemany(sql.INSERT_EVENT, self.events)
+            self.events = []
+
+
+WriteOp = Callable[[sqlite3.Connection, PendingRows], Any]
 
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -171,7 +193,9 @@ class SqliteStore(Store):
         assert conn is not None
         conn.execute("BEGIN IMMEDIATE")
         try:
-            outcomes: list[tuple[bool, Any]] = [(True, op(conn)) for op in ops]
+            rows = PendingRows()
+            outcomes: list[tuple[bool, Any]] = [(True, op(conn, rows)) for op in ops]
+            rows.flush(conn)
         except Exception:
             conn.execute("ROLLBACK")
             conn.execute("BEGIN IMMEDIATE")
@@ -194,7 +218,9 @@ class SqliteStore(Store):
     def _apply_isolated(conn: sqlite3.Connection, op: WriteOp) -> tuple[bool, Any]:
         conn.execute("SAVEPOINT op")
         try:
-            result = (True, op(conn))
+            rows = PendingRows()
+            result = (True, op(conn, rows))
+            rows.flush(conn)
         except Exception as exc:
             conn.execute("ROLLBACK TO op")
             result = (False, _translate(exc))
@@ -220,18 +246,18 @@ class SqliteStore(Store):
 
     # runs ----------------------------------------------------------------------
     async def create_run(self, run: RunRecord, event: Event) -> tuple[RunRecord, bool]:
-        def op(conn: sqlite3.Connection) -> tuple[RunRecord, bool]:
+        def op(conn: sqlite3.Connection, rows: PendingRows) -> tuple[RunRecord, bool]:
             if run.idempotency_key is not None:
                 row = conn.execute(
                     sql.SELECT_RUN_BY_IDEMPOTENCY, (run.tenant, run.idempotency_key)
                 ).fetchone()
                 if row is not None:
                     return sql.run_from_row(row), False
-            (seq,) = conn.execute(sql.NEXT_SUBMIT_SEQ).fetchone()
-            run.submit_seq = seq
             run.last_seq = event.seq
-            conn.execute(sql.INSERT_RUN, sql.run_params(run))
-            conn.execute(sql.INSERT_EVENT, sql.event_params(event))
+            (run.submit_seq,) = conn.execute(
+                sql.INSERT_RUN, sql.run_params(run)
+            ).fetchone()
+            rows.events.append(sql.event_params(event))
             return run, True
 
         result: tuple[RunRecord, bool] = await self._submit(op)
@@ -260,7 +286,7 @@ class SqliteStore(Store):
         return [sql.run_from_row(row) for row in rows]
 
     async def request_cancel(self, run_id: str) -> None:
-        def op(conn: sqlite3.Connection) -> None:
+        def op(conn: sqlite3.Connection, rows: PendingRows) -> None:
             if conn.execute(sql.REQUEST_CANCEL, (run_id,)).rowcount == 0:
                 raise RunNotFoundError(run_id)
 
@@ -270,7 +296,7 @@ class SqliteStore(Store):
     async def acquire_lease(
         self, run_id: str, owner: str, now: float, ttl_s: float, *, force: bool = False
     ) -> RunRecord | None:
-        def op(conn: sqlite3.Connection) -> RunRecord | None:
+        def op(conn: sqlite3.Connection, rows: PendingRows) -> RunRecord | None:
             cursor = conn.execute(
                 sql.ACQUIRE_LEASE, (owner, now + ttl_s, now, run_id, owner, now, force)
             )
@@ -284,7 +310,7 @@ class SqliteStore(Store):
     async def renew_leases(
         self, owner: str, leases: Sequence[tuple[str, int]], expires_at: float
     ) -> list[str]:
-        def op(conn: sqlite3.Connection) -> list[str]:
+        def op(conn: sqlite3.Connection, rows: PendingRows) -> list[str]:
             lost = []
             for run_id, epoch in leases:
                 cursor = conn.execute(
@@ -303,7 +329,7 @@ class SqliteStore(Store):
 
     def submit_write(self, batch: WriteBatch) -> asyncio.Future[None]:
         now = self.clock.now()
-        return self._enqueue(lambda conn: _apply_batch(conn, batch, now))
+        return self._enqueue(lambda conn, rows: _apply_batch(conn, rows, batch, now))
 
     async def load_steps(self, run_id: str) -> dict[int, StepRecord]:
         rows = await self._read(
@@ -323,7 +349,8 @@ class SqliteStore(Store):
         return [sql.event_from_row(row) for row in rows]
 
     async def compact_events(self, run_id: str, upto_seq: int) -> int:
-        def op(conn: sqlite3.Connection) -> int:
+        def op(conn: sqlite3.Connection, rows: PendingRows) -> int:
+            rows.flush(conn)
             return conn.execute(sql.DELETE_EVENTS_UPTO, (run_id, upto_seq)).rowcount
 
         result: int = await self._submit(op)
@@ -331,7 +358,7 @@ class SqliteStore(Store):
 
     # signals -------------------------------------------------------------------
     async def add_signal(self, run_id: str, name: str, payload: Any, now: float) -> int:
-        def op(conn: sqlite3.Connection) -> int:
+        def op(conn: sqlite3.Connection, rows: PendingRows) -> int:
             if conn.execute(sql.SELECT_RUN_EXISTS, (run_id,)).fetchone() is None:
                 raise RunNotFoundError(run_id)
             cursor = conn.execute(
@@ -374,20 +401,21 @@ class SqliteStore(Store):
         return letter
 
 
-def _apply_batch(conn: sqlite3.Connection, batch: WriteBatch, now: float) -> None:
+def _apply_batch(
+    conn: sqlite3.Connection, rows: PendingRows, batch: WriteBatch, now: float
+) -> None:
     """Apply one owner's batch, fenced on its lease epoch (runs in the writer)."""
     fence = conn.execute(
         sql.FENCED_UPDATE, sql.fenced_update_params(batch, now)
     ).rowcount
     if fence == 0:
         raise LeaseLostError(batch.run_id, batch.epoch)
-    if batch.steps:
-        conn.executemany(sql.UPSERT_STEP, [sql.step_params(s) for s in batch.steps])
-    if batch.events:
-        conn.executemany(sql.INSERT_EVENT, [sql.event_params(e) for e in batch.events])
+    rows.steps.extend(sql.step_params(step) for step in batch.steps)
+    rows.events.extend(sql.event_params(event) for event in batch.events)
     if batch.consumed_signals:
         conn.executemany(sql.CONSUME_SIGNAL, batch.consumed_signals)
     if batch.drop_failed_steps:
+        rows.flush(conn)  # the delete must see this group's earlier checkpoints
         conn.execute(sql.DELETE_FAILED_STEPS, (batch.run_id,))
     if batch.dead_letter is not None:
         conn.execute(sql.INSERT_DEAD_LETTER, sql.dead_letter_params(batch.dead_letter))

@@ -92,14 +92,14 @@ RUN_COLUMNS = (
 )
 INSERT_RUN = (
     f"INSERT INTO runs ({RUN_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, (SELECT COALESCE(MAX(submit_seq), 0) + 1 FROM runs), "
+    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING submit_seq"
 )
 SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"
 SELECT_RUN_EXISTS = "SELECT 1 FROM runs WHERE id = ?"
 SELECT_RUN_BY_IDEMPOTENCY = (
     f"SELECT {RUN_COLUMNS} FROM runs WHERE tenant = ? AND idempotency_key = ?"
 )
-NEXT_SUBMIT_SEQ = "SELECT COALESCE(MAX(submit_seq), 0) + 1 FROM runs"
 SELECT_UNFINISHED = (
     f"SELECT {RUN_COLUMNS} FROM runs "
     "WHERE status IN ('pending', 'running', 'retrying') ORDER BY submit_seq"
@@ -214,10 +214,10 @@ def list_dead_letters_query(
 
 
 def run_params(run: RunRecord) -> tuple[Any, ...]:
-    """Row values of a run, in `RUN_COLUMNS` order."""
+    """Row values of a new run, in `RUN_COLUMNS` order less `submit_seq` (the
+    insert assigns the next one)."""
     return (
         run.id,
-        run.submit_seq,
         run.workflow,
         run.tenant,
         run.status.value,
