@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from ..logs import configure_logging, log_events
 from .apps import AppOption, NoExamplesOption, build_app
 from .common import err, execute
 from .exits import ExitCode
@@ -54,6 +55,8 @@ def serve(
             param_hint="--log-level",
         )
     conveyor = build_app(app_ref, examples=not no_examples)
+    configure_logging(log_level)
+    log_events(conveyor.bus)
     from ..api import create_app  # the API pulls in FastAPI; only `serve` needs it
 
     settings = conveyor.settings
