@@ -4,53 +4,18 @@ the command against it."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import (
-    Cli,
-    Result,
-    ServerProcess,
-    cli_env,
-    free_port,
-    run_cli,
-    stop,
-    wait_healthy,
-)
+from e2e_support import Cli, Result, ServerProcess, cli_env, run_cli, serving
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """`conveyor serve` with the examples, on a free port, store in a temp dir."""
-    workdir = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    log = workdir / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "conveyor.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=workdir,
-            env=cli_env(workdir),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    running = ServerProcess(f"http://127.0.0.1:{port}", process, workdir, log)
-    try:
-        wait_healthy(running)
+    with serving(tmp_path_factory.mktemp("serve")) as running:
         yield running
-    finally:
-        stop(process)
 
 
 @pytest.fixture(name="cli")

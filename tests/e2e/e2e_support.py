@@ -11,7 +11,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,3 +133,26 @@ def wait_healthy(server: ServerProcess) -> None:
         f"conveyor serve did not become healthy ({last}; exit "
         f"{server.process.returncode}); its output:\n{log}"
     )
+
+
+@contextmanager
+def serving(workdir: Path, **env: str) -> Iterator[ServerProcess]:
+    """Run `conveyor serve` (examples mounted) on a free port with its store and
+    log in `workdir` and extra environment `env`; stopped on exit."""
+    port = free_port()
+    log = workdir / "server.log"
+    command = [sys.executable, "-m", "conveyor.cli", "serve", "--port", str(port)]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [*command, "--log-level", "warning"],
+            cwd=workdir,
+            env=cli_env(workdir, **env),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    running = ServerProcess(f"http://127.0.0.1:{port}", process, workdir, log)
+    try:
+        wait_healthy(running)
+        yield running
+    finally:
+        stop(process)
