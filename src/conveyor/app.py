@@ -16,6 +16,7 @@ from .clock import Clock, SystemClock, wait_with_timeout
 from .errors import (
     AgentNotFoundError,
     ConfigurationError,
+    IllegalTransitionError,
     NotFoundError,
     RunCancelledError,
     RunFailedError,
@@ -437,6 +438,8 @@ class Conveyor:
         keep their results)."""
         letter = await self.store.get_dead_letter(dead_letter_id, tenant)
         run = await self.store.get_run(letter.run_id)
+        if letter.replayed_at is not None:  # a newer letter stands for the run now
+            raise IllegalTransitionError(run.id, "replayed dead letter", "pending")
         check_transition(run.id, run.status, RunStatus.PENDING)
         owned = await self.store.acquire_lease(
             run.id, self.worker_id, self.clock.now(), self.settings.lease_ttl_s
