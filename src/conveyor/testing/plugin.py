@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import pytest_asyncio
+import pytest
 
 from ..agents import Agent
 from ..app import Conveyor
@@ -28,8 +28,24 @@ from .server_fixtures import temporal_server as temporal_server
 
 ConveyorFactory = Callable[..., Awaitable[Conveyor]]
 
+try:
+    from pytest_asyncio import fixture as async_fixture
+except ImportError:  # pragma: no cover - depends on the user's environment
 
-@pytest_asyncio.fixture
+    def async_fixture(fn: Any) -> Any:
+        """Without pytest-asyncio the async fixtures say what to install."""
+
+        @pytest.fixture(name=fn.__name__)
+        def missing() -> None:
+            raise pytest.UsageError(
+                f"the {fn.__name__} fixture needs pytest-asyncio: "
+                "pip install 'conveyor[testing]'"
+            )
+
+        return missing
+
+
+@async_fixture
 async def virtual_clock() -> AsyncIterator[VirtualClock]:
     """A virtual clock that skips idle time (durable sleeps, backoffs, leases)."""
     clock = VirtualClock()
@@ -37,7 +53,7 @@ async def virtual_clock() -> AsyncIterator[VirtualClock]:
     await clock.aclose()
 
 
-@pytest_asyncio.fixture
+@async_fixture
 async def make_conveyor(tmp_path: Path) -> AsyncIterator[ConveyorFactory]:
     """Build open `Conveyor` apps on temp SQLite files: `await make_conveyor(wf,
     agent, clock=..., lease_ttl_s=...)`; keyword arguments are `Settings` fields."""
