@@ -32,7 +32,7 @@ try:
     from pytest_asyncio import fixture as async_fixture
 except ImportError:  # pragma: no cover - depends on the user's environment
 
-    def async_fixture(fn: Any) -> Any:
+    def async_fixture(fn: Any) -> Any:  # type: ignore[no-redef]
         """Without pytest-asyncio the async fixtures say what to install."""
 
         @pytest.fixture(name=fn.__name__)
