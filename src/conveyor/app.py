@@ -356,7 +356,8 @@ class Conveyor:
     # control ----------------------------------------------------------------------
     async def cancel(self, run_id: str, tenant: str | None = None) -> RunRecord:
         """Cancel a run: a pending run at once; a running one through its cancel
-        token, then preemption after the grace period. Ended runs are left as is."""
+        token, then preemption after the grace period. An ended run raises
+        `IllegalTransitionError`."""
         run = await self.get_run(run_id, tenant)
         if run.status.is_terminal:
             check_transition(run.id, run.status, RunStatus.CANCELLED)
@@ -421,7 +422,9 @@ class Conveyor:
     async def _on_control(self, message: Control) -> None:
         if self.runner is None:
             return
-        if message.kind == "cancel":
+        if message.kind == "submitted":
+            self.runner.submit(await self.store.get_run(message.run_id))
+        elif message.kind == "cancel":
             await self.runner.cancel(message.run_id)
         elif message.kind == "signal":
             self.runner.notify_signal(message.run_id)
@@ -461,7 +464,9 @@ class Conveyor:
                 run.id,
                 owned.lease_epoch,
                 events=[event],
-                update=RunUpdate(status=RunStatus.PENDING, release_lease=True),
+                update=RunUpdate(
+                    status=RunStatus.PENDING, release_lease=True, reset_recoveries=True
+                ),
                 drop_failed_steps=True,
                 replayed_dead_letter=letter.id,
             )

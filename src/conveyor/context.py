@@ -310,4 +310,5 @@ def _failure(record: StepRecord) -> Exception:
         str(error.get("type", "Error")),
         str(error.get("message", "")),
         int(error.get("attempts", record.attempts)),
+        error.get("details"),
     )

@@ -177,15 +177,25 @@ class CircuitOpenError(StepError):
 
 
 class StepFailedError(StepError):
-    """A step failed for good inside a workflow (raised the same way on replay)."""
+    """A step failed for good inside a workflow (raised the same way on replay).
+
+    `error_details` keeps the original error's `details()` (e.g. an agent timeout's
+    `agent_name` and `timeout`), so callers can still tell what went wrong.
+    """
 
     def __init__(
-        self, step: str, error_type: str, error_message: str, attempts: int
+        self,
+        step: str,
+        error_type: str,
+        error_message: str,
+        attempts: int,
+        error_details: dict[str, Any] | None = None,
     ) -> None:
         self.step = step
         self.error_type = error_type
         self.error_message = error_message
         self.attempts = attempts
+        self.error_details = error_details or {}
         super().__init__(
             f"step {step!r} failed after {attempts} attempt(s): "
             f"{error_type}: {error_message}"

@@ -12,6 +12,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    ConveyorError,
     LeaseLostError,
     NonDeterminismError,
     RunCancelledError,
@@ -28,11 +29,16 @@ if TYPE_CHECKING:
 
 
 def error_info(error: BaseException) -> dict[str, Any]:
-    """A stored description of an error (type, message, short traceback)."""
+    """A stored description of an error (type, message, its `details()` if it is a
+    conveyor error, short traceback)."""
     info: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
     if isinstance(error, StepFailedError):
         info.update(type=error.error_type, message=error.error_message, step=error.step)
         info["attempts"] = error.attempts
+        if error.error_details:
+            info["details"] = error.error_details
+    elif isinstance(error, ConveyorError) and (details := error.details()):
+        info["details"] = to_jsonable(details)
     tb = traceback.format_exception(error, limit=-3)
     info["traceback"] = "".join(tb)[-2000:]
     return info
@@ -54,6 +60,7 @@ class RunExecution:
         self.epoch = run.lease_epoch
         self.lease_expires_at = run.lease_expires_at
         self.active_steps = 0
+        self.crashed = True
         self.seq = run.last_seq
         self.status = run.status
         self.history = history
@@ -64,6 +71,7 @@ class RunExecution:
         self.signal_arrived = asyncio.Event()
         self.query_state = dict(run.query_state)
         self.lost: LeaseLostError | None = None
+        self.write_error: Exception | None = None
         self._pending: list[Event] = []
         self._in_flight: set[asyncio.Future[None]] = set()
         self._barrier: Awaitable[None] | None = None
@@ -139,6 +147,9 @@ class RunExecution:
         events are published to live subscribers once committed."""
         if self.lost is not None:
             raise self.lost
+        if self.write_error is not None:
+            # an earlier write (not awaited) failed: never record past a hole
+            raise self.write_error
         if self._soon_update is not None:
             update = _merge(self._soon_update, update)
             self._soon_update = None
@@ -165,6 +176,8 @@ class RunExecution:
                     self.app.bus.publish(events)
             elif isinstance(error, LeaseLostError):
                 self.lost = error
+            elif isinstance(error, Exception):
+                self.write_error = error
 
         future.add_done_callback(done)
         return future
@@ -192,8 +205,15 @@ class RunExecution:
 
     def _flush_soon(self) -> None:
         self._flush_scheduled = False
-        if (self._pending or self._soon_update is not None) and self.lost is None:
+        failed = self.lost is not None or self.write_error is not None
+        if (self._pending or self._soon_update is not None) and not failed:
             self.write()
+
+    async def release(self) -> None:
+        """Give the run up cleanly (shutdown): the next owner resumes it without
+        counting a crash."""
+        with contextlib.suppress(Exception):
+            await self.write(update=RunUpdate(release_lease=True))
 
     async def drain(self) -> None:
         """Wait for every write in flight."""
@@ -201,19 +221,23 @@ class RunExecution:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     # lifecycle -------------------------------------------------------------------
-    def begin(self) -> None:
+    def begin(self, *, crashed: bool = True) -> None:
         """Record the start (or recovery) of the run; stored with the next write."""
         if self.status is RunStatus.PENDING:
             update = self.move(RunStatus.RUNNING)
             self.emit(EventType.RUN_STARTED, data={"attempt": self.run.recoveries + 1})
             self.write_soon(update=update)
             return
-        self.run.recoveries += 1
-        self.emit(EventType.RUN_RECOVERED, data={"recoveries": self.run.recoveries})
-        update = RunUpdate(count_recovery=True)
+        if crashed:
+            self.run.recoveries += 1
+        self.emit(
+            EventType.RUN_RECOVERED,
+            data={"recoveries": self.run.recoveries, "crashed": crashed},
+        )
+        update = RunUpdate(count_recovery=crashed)
         if self.status is RunStatus.RETRYING:
             update = self.move(RunStatus.RUNNING)
-            update.count_recovery = True
+            update.count_recovery = crashed
         self.write_soon(update=update)
 
     async def complete(self, output: Any) -> None:
@@ -257,6 +281,10 @@ class RunExecution:
     def set_query(self, name: str, value: Any) -> None:
         """Publish a named piece of state for queries."""
         self.query_state[name] = to_jsonable(value)
+        self.emit(
+            EventType.STATE_UPDATED,
+            data={"name": name, "value": self.query_state[name]},
+        )
         self.write_soon(update=RunUpdate(query_state=dict(self.query_state)))
 
 
@@ -272,6 +300,7 @@ def _merge(first: RunUpdate | None, second: RunUpdate | None) -> RunUpdate | Non
         query_state=second.query_state or first.query_state,
         release_lease=first.release_lease or second.release_lease,
         count_recovery=first.count_recovery or second.count_recovery,
+        reset_recoveries=first.reset_recoveries or second.reset_recoveries,
         lease_until=second.lease_until or first.lease_until,
     )
     return merged

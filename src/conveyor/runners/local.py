@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING
 
 from ..context import RunContext
 from ..errors import InstanceLockedError, LeaseLostError
+from ..events import EventType
 from ..execution import RunExecution
 from ..policies import Limits
 from ..runs import RunRecord, RunStatus
@@ -62,11 +63,14 @@ class LocalRunner(Runner):
         for preempt in list(self._background):
             preempt.cancel()
         tasks = list(self.tasks.values())
+        executions = list(self.executions.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for execution in list(self.executions.values()):
+        for execution in executions:
             await execution.drain()
+            if not execution.status.is_terminal:
+                await execution.release()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
@@ -115,6 +119,7 @@ class LocalRunner(Runner):
     # execution ---------------------------------------------------------------------
     async def _execute(self, run: RunRecord) -> None:
         app = self.app
+        crashed = run.owner is not None  # a clean shutdown leaves runs unowned
         if run.owner != app.worker_id or run.status is not RunStatus.PENDING:
             acquired = await app.store.acquire_lease(
                 run.id,
@@ -131,6 +136,7 @@ class LocalRunner(Runner):
             history = {}
         spec = app.get_workflow(run.workflow)
         execution = RunExecution(app, run, spec, history)
+        execution.crashed = crashed
         self.executions[run.id] = execution
         self._work_added.set()
         async with self.tenant_limits.slot(run.tenant):
@@ -148,7 +154,7 @@ class LocalRunner(Runner):
                     f"run crashed {exe.run.recoveries} times; giving up "
                     f"(max_recoveries={self.app.settings.max_recoveries})"
                 )
-            exe.begin()
+            exe.begin(crashed=exe.crashed)
             data = exe.spec.parse_input(exe.run.input)
             output = to_jsonable(await exe.spec.fn(RunContext(exe), data))
             check_size("output", output, self.app.settings.max_step_bytes)
@@ -176,7 +182,10 @@ class LocalRunner(Runner):
         task = self.tasks.get(run_id)
         if exe is None or task is None:
             return False
-        exe.cancel_requested.set()
+        if not exe.cancel_requested.is_set():
+            exe.cancel_requested.set()
+            exe.emit(EventType.RUN_CANCEL_REQUESTED)
+            exe.write_soon()
         if exe.active_steps == 0:  # waiting on a timer or a signal: stop right away
             task.cancel()
             return True

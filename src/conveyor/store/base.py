@@ -74,6 +74,7 @@ class RunUpdate:
     query_state: dict[str, Any] | None = None
     release_lease: bool = False
     count_recovery: bool = False
+    reset_recoveries: bool = False
     lease_until: float | None = None
 
 

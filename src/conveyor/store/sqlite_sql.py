@@ -123,7 +123,7 @@ UPDATE runs SET
     query_state = COALESCE(?, query_state),
     owner = CASE WHEN ? THEN NULL ELSE owner END,
     lease_expires_at = CASE WHEN ? THEN 0 ELSE COALESCE(?, lease_expires_at) END,
-    recoveries = recoveries + ?,
+    recoveries = CASE WHEN ? THEN 0 ELSE recoveries + ? END,
     updated_at = ?
 WHERE id = ? AND lease_epoch = ?
 """
@@ -287,6 +287,7 @@ def fenced_update_params(batch: WriteBatch, now: float) -> tuple[Any, ...]:
         release,
         release,
         update.lease_until if update else None,
+        bool(update and update.reset_recoveries),
         1 if update and update.count_recovery else 0,
         now,
         batch.run_id,

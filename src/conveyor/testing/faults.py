@@ -14,9 +14,9 @@ from typing import Any
 
 from ..agents import Agent, StepContext, make_agent
 from ..app import Conveyor
-from ..runners.local import LocalRunner
 from ..clock import Clock, SystemClock
 from ..policies import BreakerPolicy, RetryPolicy
+from ..runners.local import LocalRunner
 
 
 class InjectedError(RuntimeError):
