@@ -12,6 +12,7 @@ from .assertions import assert_events as assert_events
 from .assertions import stored_events as stored_events
 from .assertions import wait_until as wait_until
 from .clock import VirtualClock as VirtualClock
+from .conformance import StoreConformance as StoreConformance
 from .faults import Call as Call
 from .faults import Crash as Crash
 from .faults import Delay as Delay
@@ -36,6 +37,7 @@ __all__ = [
     "Hang",
     "InjectedError",
     "Raise",
+    "StoreConformance",
     "VirtualClock",
     "assert_events",
     "paused_heartbeats",
