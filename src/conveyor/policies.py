@@ -52,7 +52,10 @@ class RetryPolicy:
 
     def backoff_s(self, attempt: int, rng: random.Random) -> float:
         """Delay before attempt `attempt + 1`, after attempt `attempt` failed."""
-        base = self.initial_backoff_s * self.multiplier ** max(0, attempt - 1)
+        try:
+            base = self.initial_backoff_s * self.multiplier ** max(0, attempt - 1)
+        except OverflowError:  # a long-retrying policy is simply at its cap
+            base = self.max_backoff_s
         capped = min(self.max_backoff_s, base)
         spread = capped * self.jitter
         return min(self.max_backoff_s, max(0.0, capped + rng.uniform(-spread, spread)))
