@@ -1,0 +1,57 @@
+"""The run state machine: exactly the drawn moves are allowed."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from conveyor import IllegalTransitionError, RunStatus
+from conveyor.runs import check_transition
+
+S = RunStatus
+ALLOWED = {
+    (S.PENDING, S.RUNNING),
+    (S.PENDING, S.CANCELLED),
+    (S.RUNNING, S.RETRYING),
+    (S.RUNNING, S.COMPLETED),
+    (S.RUNNING, S.FAILED),
+    (S.RUNNING, S.CANCELLED),
+    (S.RUNNING, S.PENDING),
+    (S.RETRYING, S.RUNNING),
+    (S.RETRYING, S.FAILED),
+    (S.RETRYING, S.CANCELLED),
+    (S.RETRYING, S.PENDING),
+    (S.FAILED, S.DEAD),
+    (S.DEAD, S.PENDING),
+}
+ALL_MOVES = list(itertools.product(RunStatus, repeat=2))
+
+
+@pytest.mark.parametrize(("source", "target"), sorted(ALLOWED))
+def test_allowed_transition_accepted(source: RunStatus, target: RunStatus):
+    """Every move drawn in the state machine is accepted."""
+    check_transition("run-1", source, target)
+
+
+@pytest.mark.parametrize(
+    ("source", "target"), [move for move in ALL_MOVES if move not in ALLOWED]
+)
+def test_other_transition_rejected(source: RunStatus, target: RunStatus):
+    """Every move not drawn raises IllegalTransitionError naming both states."""
+    with pytest.raises(IllegalTransitionError) as caught:
+        check_transition("run-1", source, target)
+    error = caught.value
+    assert (error.run_id, error.source, error.target) == ("run-1", source, target), (
+        f"expected run-1 {source} -> {target}, got {error.details()}"
+    )
+    assert f"{source.value} -> {target.value}" in str(error), str(error)
+
+
+def test_terminal_and_active_states():
+    """Completed, failed, cancelled and dead are terminal; running and retrying
+    are the states a worker owns."""
+    terminal = {status for status in RunStatus if status.is_terminal}
+    assert terminal == {S.COMPLETED, S.FAILED, S.CANCELLED, S.DEAD}, f"got {terminal}"
+    active = {status for status in RunStatus if status.is_active}
+    assert active == {S.RUNNING, S.RETRYING}, f"got {active}"

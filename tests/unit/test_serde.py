@@ -1,0 +1,76 @@
+"""Serde: stable digests for the determinism check, JSON round trips, and size
+limits that name the offending field."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from pydantic import BaseModel
+
+from conveyor.errors import PayloadTooLargeError
+from conveyor.serde import check_size, digest, dumps, loads, revive, to_jsonable
+
+
+def test_digest_ignores_key_order():
+    """Dicts with the same items digest alike, however their keys were ordered."""
+    one = {"a": 1, "b": {"x": [1, 2], "y": None}}
+    two = {"b": {"y": None, "x": [1, 2]}, "a": 1}
+    assert digest(one) == digest(two), "expected key order not to matter"
+
+
+def test_digest_tells_values_apart():
+    """Different values (or list orders) give different, fixed-length digests."""
+    digests = {digest(value) for value in ({"a": 1}, {"a": 2}, [1, 2], [2, 1], "1", 1)}
+    assert len(digests) == 6, f"expected six distinct digests, got {digests}"
+    assert {len(item) for item in digests} == {32}, f"got {digests}"
+
+
+def test_digest_is_pinned():
+    """A digest never changes across processes or releases: recorded histories
+    must keep matching on replay (a change here breaks every stored run)."""
+    got = digest({"b": [1, "x", None], "a": 1.5})
+    assert got == "90772fff105e708edb9b9c58aa8d7f6f", f"the digest changed: {got}"
+
+
+class Order(BaseModel):
+    """A pydantic input."""
+
+    sku: str
+    qty: int
+
+
+@dataclasses.dataclass
+class Line:
+    """A dataclass input."""
+
+    sku: str
+    qty: int
+
+
+def test_values_cross_the_boundary_as_json():
+    """Models and dataclasses become plain JSON, and revive into their type."""
+    model = to_jsonable(Order(sku="a", qty=2))
+    assert model == {"sku": "a", "qty": 2}, f"got {model!r}"
+    lines = to_jsonable([Line("b", 1)])
+    assert lines == [{"sku": "b", "qty": 1}], f"got {lines!r}"
+    revived = revive(Order, loads(dumps(to_jsonable(Order(sku="c", qty=3)))))
+    assert revived == Order(sku="c", qty=3), f"got {revived!r}"
+    assert loads(None) is None, "expected None to stay None"
+
+
+def test_check_size_passes_small_payloads():
+    """A payload within the limit comes back as its JSON text."""
+    text = check_size("input", {"a": "é"}, 100)
+    assert text == '{"a":"é"}', f"got {text!r}"
+
+
+def test_check_size_names_the_field():
+    """A payload over the limit raises PayloadTooLargeError naming the field and
+    counting UTF-8 bytes, not characters."""
+    with pytest.raises(PayloadTooLargeError) as caught:
+        check_size("step fetch output", "é" * 600, 1024)
+    error = caught.value
+    got = (error.field, error.size_bytes, error.max_bytes)
+    assert got == ("step fetch output", 1202, 1024), f"got {error.details()}"
+    assert "step fetch output" in str(error), f"expected the field named: {error}"

@@ -1,0 +1,59 @@
+"""Store URLs: `open_store` picks the backend, and a bad URL says what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conveyor import ConfigurationError, ConveyorError
+from conveyor.store import open_store
+from conveyor.store.sqlite import SqliteStore
+
+
+@pytest.mark.parametrize(
+    ("url", "path", "synchronous"),
+    [
+        ("sqlite:///conveyor.db", "conveyor.db", "FULL"),
+        ("sqlite:///data/runs.db", "data/runs.db", "FULL"),
+        ("sqlite:////var/lib/conveyor/runs.db", "/var/lib/conveyor/runs.db", "FULL"),
+        ("sqlite:///runs.db?synchronous=normal", "runs.db", "NORMAL"),
+    ],
+)
+def test_sqlite_urls(url: str, path: str, synchronous: str):
+    """sqlite:///relative and sqlite:////absolute paths, with a synchronous level."""
+    store = open_store(url)
+    assert isinstance(store, SqliteStore), f"expected a SqliteStore, got {store!r}"
+    got = (store.path, store.synchronous)
+    assert got == (Path(path), synchronous), f"expected {path} {synchronous}: {got}"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("sqlite://host/runs.db", "use sqlite:///relative.db or sqlite:////abs.db"),
+        ("sqlite://", "names no file"),
+        ("sqlite:///", "names no file"),
+        ("ftp://example.com/runs", "unsupported store URL scheme 'ftp'"),
+        ("runs.db", "unsupported store URL scheme ''"),
+    ],
+)
+def test_bad_urls_name_the_problem(url: str, problem: str):
+    """A URL that names no usable store raises ConfigurationError saying why."""
+    with pytest.raises(ConfigurationError) as caught:
+        open_store(url)
+    assert problem in str(caught.value), f"expected {problem!r} in {caught.value}"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("sqlite:///runs.db?synchronous=SOMETIMES", "synchronous must be one of"),
+        ("sqlite:///:memory:", "needs a file path"),
+    ],
+)
+def test_bad_sqlite_options_name_the_problem(url: str, problem: str):
+    """Options SQLite cannot honour are refused with the reason."""
+    with pytest.raises(ConveyorError) as caught:
+        open_store(url)
+    assert problem in str(caught.value), f"expected {problem!r} in {caught.value}"
