@@ -10,6 +10,7 @@ import typer
 
 from .dlq import dlq_app
 from .exits import EPILOG, ExitCode
+from .migrate import migrate_app
 from .run import run
 from .runs import runs_app
 from .serve import serve
@@ -30,6 +31,7 @@ app.command("serve", epilog=EPILOG)(serve)
 app.command("run", epilog=EPILOG)(run)
 app.add_typer(runs_app, name="runs", epilog=EPILOG)
 app.add_typer(dlq_app, name="dlq", epilog=EPILOG)
+app.add_typer(migrate_app, name="migrate", epilog=EPILOG)
 
 
 def main() -> None:

@@ -19,6 +19,10 @@ from typing import Any
 from ..events import Event
 from ..runs import RunRecord, RunStatus
 
+SCHEMA_REVISION = "0002"
+"""The newest migration (`conveyor.migrations`): SQL stores skip migrating, and
+loading Alembic, when the database already says it is at this revision."""
+
 
 @dataclass(frozen=True, slots=True)
 class StepRecord:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_REVISION = "0002"
-"""The Alembic head: stores skip migrating (and importing Alembic) when the
-database already says this."""
+from .base import SCHEMA_REVISION as SCHEMA_REVISION
 
 metadata = sa.MetaData()
 

@@ -32,6 +32,7 @@ from ..runs import RunRecord
 from ..serde import dumps
 from . import sqlite_sql as sql
 from .base import (
+    SCHEMA_REVISION,
     DeadLetter,
     RunQuery,
     SignalRecord,
@@ -127,8 +128,23 @@ class SqliteStore(Store):
         return conn
 
     def _create_schema(self) -> None:
-        assert self._write_conn is not None
-        self._write_conn.executescript(sql.SCHEMA)
+        """Create a new database from `SCHEMA` (no Alembic needed); bring one that
+        an older release migrated up to date through the migrations."""
+        conn = self._write_conn
+        assert conn is not None
+        version = _schema_version(conn)
+        if version == SCHEMA_REVISION:
+            return
+        if version is None:  # new, or made before migrations existed (additive)
+            conn.executescript(
+                f"BEGIN IMMEDIATE; {sql.SCHEMA}"
+                f"INSERT INTO alembic_version SELECT '{SCHEMA_REVISION}' "
+                "WHERE NOT EXISTS (SELECT 1 FROM alembic_version); COMMIT;"
+            )
+            return
+        from ..migrations import upgrade
+
+        upgrade(f"sqlite:///{self.path.resolve()}")
 
     async def aclose(self) -> None:
         if self._writer_task is not None:
@@ -419,6 +435,15 @@ def _apply_batch(
         conn.execute(sql.INSERT_DEAD_LETTER, sql.dead_letter_params(batch.dead_letter))
     if batch.replayed_dead_letter is not None:
         conn.execute(sql.MARK_REPLAYED, (now, batch.replayed_dead_letter))
+
+
+def _schema_version(conn: sqlite3.Connection) -> str | None:
+    """The Alembic revision the database says it is at, if any."""
+    try:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.OperationalError:  # no such table
+        return None
+    return None if row is None else str(row[0])
 
 
 def _translate(exc: Exception) -> Exception:

@@ -1,4 +1,8 @@
-"""The SQL of `SqliteStore`, and the mapping between rows and records."""
+"""The SQL of `SqliteStore`, and the mapping between rows and records.
+
+`SCHEMA` builds what the Alembic migrations build up to `SCHEMA_REVISION` (a test
+compares the two), so a new embedded database starts without loading Alembic.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,17 @@ from ..serde import dumps, loads
 from .base import DeadLetter, RunQuery, SignalRecord, StepRecord, WriteBatch
 
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS alembic_version (
+    version_num VARCHAR(32) NOT NULL,
+    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
+);
 CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    submit_seq INTEGER NOT NULL UNIQUE,
+    id TEXT NOT NULL PRIMARY KEY,
+    submit_seq BIGINT NOT NULL UNIQUE,
     workflow TEXT NOT NULL,
     tenant TEXT NOT NULL,
     status TEXT NOT NULL,
-    key TEXT,
+    "key" TEXT,
     idempotency_key TEXT,
     session_id TEXT,
     parent_run_id TEXT,
@@ -24,18 +32,19 @@ CREATE TABLE IF NOT EXISTS runs (
     output TEXT,
     error TEXT,
     owner TEXT,
-    lease_epoch INTEGER NOT NULL DEFAULT 0,
-    lease_expires_at REAL NOT NULL DEFAULT 0,
-    recoveries INTEGER NOT NULL DEFAULT 0,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    last_seq INTEGER NOT NULL DEFAULT 0,
+    lease_epoch INTEGER DEFAULT '0' NOT NULL,
+    lease_expires_at FLOAT DEFAULT '0' NOT NULL,
+    recoveries INTEGER DEFAULT '0' NOT NULL,
+    cancel_requested INTEGER DEFAULT '0' NOT NULL,
+    last_seq INTEGER DEFAULT '0' NOT NULL,
     query_state TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    UNIQUE (tenant, idempotency_key)
+    created_at FLOAT NOT NULL,
+    updated_at FLOAT NOT NULL,
+    CONSTRAINT runs_idempotency UNIQUE (tenant, idempotency_key)
 );
 CREATE INDEX IF NOT EXISTS runs_by_tenant ON runs (tenant, submit_seq);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, submit_seq);
+CREATE INDEX IF NOT EXISTS runs_by_key ON runs (tenant, "key", submit_seq);
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL,
     step_id INTEGER NOT NULL,
@@ -46,15 +55,15 @@ CREATE TABLE IF NOT EXISTS steps (
     output TEXT,
     error TEXT,
     attempts INTEGER NOT NULL,
-    started_at REAL NOT NULL,
-    finished_at REAL,
+    started_at FLOAT NOT NULL,
+    finished_at FLOAT,
     PRIMARY KEY (run_id, step_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
     type TEXT NOT NULL,
-    ts REAL NOT NULL,
+    ts FLOAT NOT NULL,
     tenant TEXT NOT NULL,
     workflow TEXT NOT NULL,
     session_id TEXT,
@@ -64,25 +73,36 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS signals (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL,
     name TEXT NOT NULL,
     payload TEXT,
-    created_at REAL NOT NULL,
+    created_at FLOAT NOT NULL,
     step_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS signals_pending ON signals (run_id, name, step_id);
 CREATE TABLE IF NOT EXISTS dead_letters (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL PRIMARY KEY,
     run_id TEXT NOT NULL,
     tenant TEXT NOT NULL,
     workflow TEXT NOT NULL,
     error TEXT NOT NULL,
     attempts INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    replayed_at REAL
+    created_at FLOAT NOT NULL,
+    replayed_at FLOAT
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_tenant ON dead_letters (tenant, created_at);
+CREATE TABLE IF NOT EXISTS outbox (
+    msg_id TEXT NOT NULL PRIMARY KEY,
+    kind TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at FLOAT NOT NULL,
+    published_at FLOAT,
+    attempts INTEGER DEFAULT '0' NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_by_run ON outbox (run_id);
+CREATE INDEX IF NOT EXISTS outbox_by_age ON outbox (created_at);
 """
 
 RUN_COLUMNS = (
