@@ -34,10 +34,17 @@ Events stream over Server-Sent Events (`/v1/runs/{id}/events`) and WebSockets
 def create_app(
     conveyor: Conveyor | None = None, settings: Settings | None = None
 ) -> FastAPI:
-    """The HTTP API for `conveyor` (built from `settings` when None).
+    """The HTTP API for an engine.
 
-    The app's lifespan opens the engine unless it is open already, and closes only
-    an engine it opened itself.
+    Args:
+        conveyor: the engine to serve; None builds one from `settings` (with no
+            workflows registered: register them on `app.state.api.conveyor`).
+        settings: the server's settings (API keys, admin key, body and stream
+            bounds, allowed origins); defaults to the engine's own.
+
+    Returns:
+        The FastAPI app. Its lifespan opens the engine unless it is open already,
+        and closes only an engine it opened itself.
     """
     settings = settings or (conveyor.settings if conveyor is not None else Settings())
     engine = conveyor if conveyor is not None else Conveyor(settings=settings)

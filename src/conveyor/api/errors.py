@@ -125,7 +125,7 @@ def field_path(loc: Sequence[int | str]) -> str:
 async def _conveyor_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ConveyorError)
     status = status_for(exc)
-    if status >= 500 and status != 504:
+    if status == 500:
         logger.error(
             "request %s failed: %s", request_id_of(request.scope), exc, exc_info=exc
         )

@@ -9,6 +9,7 @@ import json
 import socket
 import time
 
+import pytest
 from api_support import (
     KEYS,
     TERMINAL,
@@ -19,8 +20,9 @@ from api_support import (
     wait_for_status,
 )
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from conveyor.api import streams
 from conveyor.runs import RunStatus
 from conveyor.testing import wait_until
 
@@ -215,3 +217,32 @@ async def test_session_websocket_streams_only_that_sessions_runs(server, client)
         f"expected only run {mine}, got {received}"
     )
     assert seqs(received) == list(range(1, len(received) + 1)), seqs(received)
+
+
+async def test_sse_sends_keepalive_comments(server, client, monkeypatch):
+    """An idle SSE stream sends a comment line every keep-alive interval."""
+    monkeypatch.setattr(streams, "KEEPALIVE_S", 0.05)
+    run_id = await start_run(client, "waits_for_go")
+    await wait_for_status(server.conveyor, run_id, RunStatus.RUNNING)
+    lines: list[str] = []
+    async with client.stream("GET", f"/v1/runs/{run_id}/events") as response:
+        async with asyncio.timeout(10):
+            async for line in response.aiter_lines():
+                lines.append(line)
+                if line == ": keep-alive":
+                    break
+    assert lines[0] == "id: 1", f"expected the stored events first, got {lines[:3]}"
+    assert lines[-1] == ": keep-alive", f"expected a keep-alive comment: {lines}"
+
+
+async def test_websocket_refuses_a_bad_after(server, client):
+    """A WebSocket asking to resume after a non-number is refused with 422."""
+    run_id = await start_run(client, "three_steps", 1)
+    url = server.ws_url(f"/v1/runs/{run_id}/ws?after=x")
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url, additional_headers={"X-API-Key": KEYS["acme"]}):
+            pass
+    response = refused.value.response
+    assert response.status_code == 422, f"expected 422, got {response.status_code}"
+    body = json.loads(response.body)
+    assert body["details"][0]["field"] == "query.after", body
