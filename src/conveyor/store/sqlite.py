@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from ..clock import Clock, SystemClock
 from ..errors import (
+    ConfigurationError,
     DeadLetterNotFoundError,
     LeaseLostError,
     RunNotFoundError,
@@ -89,10 +90,10 @@ class SqliteStore(Store):
         clock: Clock | None = None,
     ) -> None:
         if str(path) == ":memory:":
-            raise StoreError("SqliteStore needs a file path, not ':memory:'")
+            raise ConfigurationError("SqliteStore needs a file path, not ':memory:'")
         level = synchronous.upper()
         if level not in SYNCHRONOUS_LEVELS:
-            raise StoreError(f"synchronous must be one of {SYNCHRONOUS_LEVELS}")
+            raise ConfigurationError(f"synchronous must be one of {SYNCHRONOUS_LEVELS}")
         self.path = Path(path)
         self.synchronous = level
         self.clock = clock or SystemClock()
