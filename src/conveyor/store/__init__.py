@@ -10,7 +10,9 @@ from .base import Store as Store
 
 
 def open_store(url: str, clock: Clock | None = None) -> Store:
-    """The store for `url`: `sqlite:///path/to/file.db[?synchronous=NORMAL]`."""
+    """The store for `url`: `sqlite:///path/to/file.db[?synchronous=NORMAL]`, or
+    `postgresql://user:password@host/db[?pool_size=10&max_overflow=10
+    &pool_timeout=30&migrate=true]`."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         from .sqlite import SqliteStore
@@ -26,6 +28,24 @@ def open_store(url: str, clock: Clock | None = None) -> Store:
         options = parse_qs(parts.query)
         synchronous = options.get("synchronous", ["FULL"])[0]
         return SqliteStore(path, synchronous=synchronous, clock=clock)
+    if parts.scheme.split("+", 1)[0] in ("postgres", "postgresql"):
+        from .postgres import PostgresStore
+
+        pg_options: dict[str, str] = {
+            k: v[-1] for k, v in parse_qs(parts.query).items()
+        }
+        try:
+            return PostgresStore(
+                url,
+                pool_size=int(pg_options.get("pool_size", 10)),
+                max_overflow=int(pg_options.get("max_overflow", 10)),
+                pool_timeout_s=float(pg_options.get("pool_timeout", 30)),
+                migrate=pg_options.get("migrate", "true").lower() not in ("0", "false"),
+                clock=clock,
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"store URL {url!r}: {exc}") from exc
     raise ConfigurationError(
-        f"unsupported store URL scheme {parts.scheme!r} (expected sqlite://)"
+        f"unsupported store URL scheme {parts.scheme!r} "
+        "(expected sqlite:// or postgresql://)"
     )

@@ -1,0 +1,520 @@
+"""`PostgresStore`: the shared store of distributed mode, on PostgreSQL through
+SQLAlchemy's async engine (pooling, limits) and asyncpg.
+
+As in `SqliteStore`, owners' write batches are applied in groups: one writer task
+drains the queue and applies everything queued in one transaction with a few
+array statements, fenced per run on the lease epoch. Everything else runs on a
+pooled connection in a statement of its own. No session state is used (no
+server-side prepared statements, no session locks or settings), so the store works
+behind a transaction-mode pooler. Dropped connections, idle timeouts and server
+restarts are retried with backoff for `retry_s`. (A connection lost during a
+COMMIT leaves its outcome unknown; a retried batch whose events did land fails
+with `StoreError` rather than write them twice.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import asyncpg
+import sqlalchemy.exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ..clock import Clock, SystemClock
+from ..errors import (
+    DeadLetterNotFoundError,
+    LeaseLostError,
+    RunNotFoundError,
+    StoreError,
+)
+from ..events import Event
+from ..runs import RunRecord
+from ..serde import dumps
+from . import postgres_sql as sql
+from . import sqlite_sql as rows
+from .base import DeadLetter, RunQuery, SignalRecord, StepRecord, Store, WriteBatch
+from .postgres_groups import GroupPlan
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATES = frozenset(
+    {
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+        "53300",  # too_many_connections
+        "55P03",  # lock_not_available
+        "57P01",  # admin_shutdown (server restarting)
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now (server starting)
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of `claim_run`: the run now owned, or why not (`missing`,
+    `ended`, `owned`, `key` — an earlier run of its key is unfinished — or
+    `tenant` — the tenant's concurrency limit is reached)."""
+
+    run: RunRecord | None
+    refused: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A message written with the state change it announces."""
+
+    msg_id: str
+    kind: str
+    run_id: str
+    data: dict[str, Any]
+    attempts: int = 0
+
+
+class PostgresStore(Store):
+    """The distributed store.
+
+    Args:
+        url: `postgresql://user:password@host:port/database`.
+        pool_size / max_overflow / pool_timeout_s: connection pool limits.
+        retry_s: how long an operation keeps retrying a lost connection.
+        migrate: bring the schema up to date on `open()`.
+        outbox: write a dispatch message to the outbox with every new run (set
+            when a bus relays it).
+        clock: time-stamps writes; leases are decided by the caller's `now`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        pool_timeout_s: float = 30.0,
+        retry_s: float = 30.0,
+        migrate: bool = True,
+        outbox: bool = False,
+        clock: Clock | None = None,
+    ) -> None:
+        from ..migrations import sqlalchemy_url
+
+        self.url = url
+        self.clock = clock or SystemClock()
+        self.retry_s = retry_s
+        self.migrate = migrate
+        self.outbox = outbox
+        self.engine: AsyncEngine = create_async_engine(
+            sqlalchemy_url(url),
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout_s,
+            pool_recycle=1800,
+            pool_reset_on_return=None,  # we end our own transactions
+            connect_args={
+                # A transaction-mode pooler hands each transaction to any server
+                # connection: no named prepared statements may outlive one.
+                "statement_cache_size": 0,
+                "prepared_statement_cache_size": 0,
+                "prepared_statement_name_func": lambda: f"__cv_{uuid.uuid4().hex}__",
+            },
+        )
+        self._queue: asyncio.Queue[tuple[WriteBatch, asyncio.Future[None]]] | None = (
+            None
+        )
+        self._writer_task: asyncio.Task[None] | None = None
+        self.commits = 0
+
+    # lifecycle -----------------------------------------------------------------
+    async def open(self) -> None:
+        if self.migrate:
+            await self._retry(self._migrate)
+        self._queue = asyncio.Queue()
+        self._writer_task = asyncio.create_task(self._writer(), name="pg-writer")
+
+    async def _migrate(self) -> None:
+        from .base import SCHEMA_REVISION
+
+        async with self._connection() as conn:
+            with contextlib.suppress(asyncpg.UndefinedTableError):
+                if (
+                    await conn.fetchval("SELECT version_num FROM alembic_version")
+                    == SCHEMA_REVISION
+                ):
+                    return
+        from ..migrations import upgrade_connection
+
+        async with self.engine.begin() as connection:
+            await connection.run_sync(upgrade_connection)
+
+    async def aclose(self) -> None:
+        if self._writer_task is not None:
+            assert self._queue is not None
+            await self._queue.join()
+            self._writer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer_task
+            self._writer_task = None
+        await self.engine.dispose()
+
+    # connections and retries ---------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection's asyncpg handle; invalidated if it broke."""
+        async with self.engine.connect() as wrapper:
+            raw = await wrapper.get_raw_connection()
+            conn: asyncpg.Connection = raw.driver_connection
+            try:
+                yield conn
+            except BaseException as exc:
+                if _broken(exc) or conn.is_closed():
+                    await _invalidate(wrapper)
+                raise
+
+    async def _retry(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run `operation`, retrying lost connections for up to `retry_s`;
+        foreign errors become `StoreError`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry_s
+        pause = 0.05
+        while True:
+            try:
+                return await operation()
+            except (LeaseLostError, RunNotFoundError, DeadLetterNotFoundError):
+                raise
+            except Exception as exc:
+                if not _transient(exc) or loop.time() + pause > deadline:
+                    raise _translate(exc) from exc
+                log.warning("PostgreSQL unavailable (%s); retrying", exc)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+    async def _fetch(self, query: str, *args: Any) -> list[Any]:
+        async def run() -> list[Any]:
+            async with self._connection() as conn:
+                return list(await conn.fetch(query, *args))
+
+        return await self._retry(run)
+
+    async def _fetchrow(self, query: str, *args: Any) -> Any:
+        async def run() -> Any:
+            async with self._connection() as conn:
+                return await conn.fetchrow(query, *args)
+
+        return await self._retry(run)
+
+    # the writer ----------------------------------------------------------------
+    def submit_write(self, batch: WriteBatch) -> asyncio.Future[None]:
+        if self._queue is None:
+            raise StoreError("the store is not open")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((batch, future))
+        return future
+
+    async def write(self, batch: WriteBatch) -> None:
+        await self.submit_write(batch)
+
+    async def _writer(self) -> None:
+        assert self._queue is not None
+        while True:
+            items = [await self._queue.get()]
+            while not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            try:
+                outcomes = await self._apply_group([batch for batch, _ in items])
+            except Exception as exc:  # the group failed as a whole: apply one by one
+                outcomes = [await self._apply_alone(batch) for batch, _ in items]
+                log.debug("commit group failed (%s); applied its batches alone", exc)
+            for (_, future), outcome in zip(items, outcomes, strict=True):
+                if not future.done():
+                    if outcome is None:
+                        future.set_result(None)
+                    else:
+                        future.set_exception(outcome)
+                self._queue.task_done()
+
+    async def _apply_alone(self, batch: WriteBatch) -> Exception | None:
+        try:
+            return (await self._apply_group([batch]))[0]
+        except Exception as exc:
+            return _translate(exc)
+
+    async def _apply_group(self, batches: list[WriteBatch]) -> list[Exception | None]:
+        now = self.clock.now()
+        plan = GroupPlan(batches, now)
+
+        async def run() -> set[tuple[str, int]]:
+            async with self._connection() as conn, conn.transaction():
+                applied = await plan.apply(conn, self.outbox)
+            self.commits += 1
+            return applied
+
+        applied = await self._retry(run)
+        return [
+            None
+            if (batch.run_id, batch.epoch) in applied
+            else LeaseLostError(batch.run_id, batch.epoch)
+            for batch in batches
+        ]
+
+    # runs ----------------------------------------------------------------------
+    async def create_run(self, run: RunRecord, event: Event) -> tuple[RunRecord, bool]:
+        run.last_seq = event.seq
+        params = rows.run_params(run)
+        msg_id = dispatch_id(run.id, event.seq) if self.outbox else None
+        message = dumps(dispatch_data(run)) if self.outbox else None
+        args = (
+            *params,
+            event.seq,
+            event.type,
+            event.timestamp,
+            event.step,
+            event.attempt,
+            dumps(event.data),
+            msg_id,
+            message,
+        )
+        row = await self._fetchrow(sql.CREATE_RUN, *args)
+        if row is not None:
+            run.submit_seq = row[0]
+            return run, True
+        if run.idempotency_key is not None:
+            found = await self._fetchrow(
+                sql.SELECT_RUN_BY_IDEMPOTENCY, run.tenant, run.idempotency_key
+            )
+        else:
+            found = await self._fetchrow(sql.SELECT_RUN, run.id)
+        if found is None:
+            raise StoreError(f"run {run.id} was neither created nor found")
+        return rows.run_from_row(found), False
+
+    async def get_run(self, run_id: str, tenant: str | None = None) -> RunRecord:
+        row = await self._fetchrow(sql.SELECT_RUN, run_id)
+        if row is None:
+            raise RunNotFoundError(run_id)
+        run = rows.run_from_row(row)
+        if tenant is not None and run.tenant != tenant:
+            raise RunNotFoundError(run_id)
+        return run
+
+    async def list_runs(self, query: RunQuery) -> list[RunRecord]:
+        text, params = rows.list_runs_query(query)
+        return [
+            rows.run_from_row(r) for r in await self._fetch(sql.numbered(text), *params)
+        ]
+
+    async def unfinished_runs(self) -> list[RunRecord]:
+        return [rows.run_from_row(r) for r in await self._fetch(sql.SELECT_UNFINISHED)]
+
+    async def request_cancel(self, run_id: str) -> None:
+        if await self._fetchrow(sql.REQUEST_CANCEL, run_id) is None:
+            raise RunNotFoundError(run_id)
+
+    # leases --------------------------------------------------------------------
+    async def acquire_lease(
+        self, run_id: str, owner: str, now: float, ttl_s: float, *, force: bool = False
+    ) -> RunRecord | None:
+        row = await self._fetchrow(sql.ACQUIRE_LEASE, run_id, owner, now, ttl_s, force)
+        return None if row is None else rows.run_from_row(row)
+
+    async def renew_leases(
+        self, owner: str, leases: Sequence[tuple[str, int]], expires_at: float
+    ) -> list[str]:
+        held = await self.renew_and_check(owner, leases, expires_at)
+        return [run_id for run_id, _ in leases if run_id not in held]
+
+    async def renew_and_check(
+        self, owner: str, leases: Sequence[tuple[str, int]], expires_at: float
+    ) -> dict[str, bool]:
+        """Extend the leases still held; return them with their cancel flag."""
+        if not leases:
+            return {}
+        ids = [run_id for run_id, _ in leases]
+        epochs = [epoch for _, epoch in leases]
+        found = await self._fetch(sql.RENEW_LEASES, expires_at, owner, ids, epochs)
+        return {row[0]: bool(row[1]) for row in found}
+
+    async def claim_run(
+        self,
+        run_id: str,
+        owner: str,
+        now: float,
+        ttl_s: float,
+        *,
+        tenant: str | None = None,
+        tenant_limit: int | None = None,
+    ) -> Claim:
+        """Take a run to execute it — only if no earlier run of its key is
+        unfinished and (with `tenant_limit`) its tenant holds fewer leases than
+        that — and drop its dispatch message from the outbox."""
+
+        async def run() -> Any:
+            async with self._connection() as conn, conn.transaction():
+                if tenant_limit is not None and tenant is not None:
+                    await conn.execute(sql.TENANT_LOCK, tenant)
+                    held = await conn.fetchval(sql.TENANT_HELD, tenant, now, run_id)
+                    if held >= tenant_limit:
+                        return "tenant"
+                return await conn.fetchrow(sql.CLAIM_RUN, run_id, owner, now, ttl_s)
+
+        row = await self._retry(run)
+        if row == "tenant":
+            return Claim(None, "tenant")
+        if row is not None:
+            return Claim(rows.run_from_row(row))
+        current = await self._fetchrow(sql.SELECT_RUN, run_id)
+        if current is None:
+            return Claim(None, "missing")
+        existing = rows.run_from_row(current)
+        if existing.status.is_terminal:
+            return Claim(existing, "ended")
+        if existing.owner is not None and existing.lease_expires_at >= now:
+            return Claim(existing, "owned")
+        return Claim(existing, "key")
+
+    async def next_in_key(self, tenant: str, key: str) -> str | None:
+        """The earliest unfinished run of a key, if any."""
+        row = await self._fetchrow(sql.NEXT_IN_KEY, tenant, key)
+        return None if row is None else str(row[0])
+
+    async def expired_runs(self, now: float, limit: int = 100) -> list[RunRecord]:
+        """Unfinished runs whose owner's lease has expired (a dead worker's)."""
+        return [
+            rows.run_from_row(r)
+            for r in await self._fetch(sql.EXPIRED_RUNS, now, limit)
+        ]
+
+    # outbox --------------------------------------------------------------------
+    async def due_outbox(
+        self, now: float, grace_s: float, repeat_s: float, limit: int = 100
+    ) -> list[OutboxMessage]:
+        """Outbox messages older than `grace_s` not (re)published in the last
+        `repeat_s`; marked as published now. Ended runs' messages are dropped."""
+
+        async def run() -> list[Any]:
+            async with self._connection() as conn:
+                await conn.execute(sql.FORGET_ENDED_OUTBOX)
+                return list(
+                    await conn.fetch(sql.CLAIM_OUTBOX, now, grace_s, repeat_s, limit)
+                )
+
+        from ..serde import loads
+
+        return [
+            OutboxMessage(r[0], r[1], r[2], loads(r[3]), r[4])
+            for r in await self._retry(run)
+        ]
+
+    async def outbox_size(self) -> int:
+        """Messages waiting in the outbox."""
+        row = await self._fetchrow("SELECT count(*) FROM outbox")
+        return int(row[0])
+
+    # owner writes --------------------------------------------------------------
+    async def load_steps(self, run_id: str) -> dict[int, StepRecord]:
+        found = await self._fetch(sql.SELECT_STEPS, run_id)
+        return {row[1]: rows.step_from_row(row) for row in found}
+
+    # events --------------------------------------------------------------------
+    async def read_events(
+        self, run_id: str, after_seq: int = 0, limit: int = 1000
+    ) -> list[Event]:
+        found = await self._fetch(sql.SELECT_EVENTS, run_id, after_seq, limit)
+        return [rows.event_from_row(row) for row in found]
+
+    async def compact_events(self, run_id: str, upto_seq: int) -> int:
+        async def run() -> int:
+            async with self._connection() as conn:
+                status = await conn.execute(sql.DELETE_EVENTS_UPTO, run_id, upto_seq)
+            return int(status.rsplit(" ", 1)[-1])
+
+        return await self._retry(run)
+
+    # signals -------------------------------------------------------------------
+    async def add_signal(self, run_id: str, name: str, payload: Any, now: float) -> int:
+        row = await self._fetchrow(sql.INSERT_SIGNAL, run_id, name, dumps(payload), now)
+        if row is None:
+            raise RunNotFoundError(run_id)
+        return int(row[0])
+
+    async def pending_signals(self, run_id: str, name: str) -> list[SignalRecord]:
+        found = await self._fetch(sql.SELECT_PENDING_SIGNALS, run_id, name)
+        return [rows.signal_from_row(row) for row in found]
+
+    # dead letters --------------------------------------------------------------
+    async def list_dead_letters(
+        self, tenant: str | None, limit: int = 50, include_replayed: bool = False
+    ) -> list[DeadLetter]:
+        text, params = rows.list_dead_letters_query(tenant, limit, include_replayed)
+        found = await self._fetch(sql.numbered(text), *params)
+        return [rows.dead_letter_from_row(row) for row in found]
+
+    async def get_dead_letter(
+        self, dead_letter_id: str, tenant: str | None = None
+    ) -> DeadLetter:
+        row = await self._fetchrow(sql.SELECT_DEAD_LETTER, dead_letter_id)
+        if row is None:
+            raise DeadLetterNotFoundError(dead_letter_id)
+        letter = rows.dead_letter_from_row(row)
+        if tenant is not None and letter.tenant != tenant:
+            raise DeadLetterNotFoundError(dead_letter_id)
+        return letter
+
+
+def dispatch_id(run_id: str, seq: int) -> str:
+    """The message id of a run's dispatch after event `seq` (a submission or a
+    replay): the same on every retry, so the broker drops duplicates."""
+    return f"run.{run_id}.{seq}"
+
+
+def dispatch_data(run: RunRecord) -> dict[str, Any]:
+    """What a worker needs to route a dispatched run."""
+    return {"tenant": run.tenant, "key": run.key, "workflow": run.workflow}
+
+
+def _broken(exc: BaseException) -> bool:
+    """Whether `exc` means the connection is unusable."""
+    return isinstance(
+        exc,
+        OSError
+        | asyncpg.ConnectionDoesNotExistError
+        | asyncpg.InterfaceError
+        | asyncpg.PostgresConnectionError
+        | ConnectionError,
+    ) or (
+        isinstance(exc, asyncpg.PostgresError)
+        and getattr(exc, "sqlstate", None) in ("57P01", "57P02")
+    )
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether retrying `exc` on a fresh connection may succeed."""
+    if _broken(exc) or isinstance(exc, TimeoutError):
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        return getattr(exc, "sqlstate", None) in RETRYABLE_STATES
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):  # connecting failed
+        return exc.connection_invalidated or isinstance(
+            exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
+        )
+    return isinstance(exc, sqlalchemy.exc.TimeoutError)  # pool exhausted
+
+
+async def _invalidate(wrapper: AsyncConnection) -> None:
+    with contextlib.suppress(Exception):
+        await wrapper.invalidate()
+
+
+def _translate(exc: BaseException) -> Exception:
+    """Foreign errors become conveyor errors at the boundary."""
+    if isinstance(exc, StoreError | LeaseLostError):
+        return exc
+    if isinstance(exc, sqlalchemy.exc.TimeoutError):
+        return StoreError(f"no PostgreSQL connection free in the pool: {exc}")
+    return StoreError(f"PostgreSQL: {type(exc).__name__}: {exc}")

@@ -1,0 +1,180 @@
+"""The SQL of `PostgresStore` (asyncpg, `$n` parameters). Rows come back in the
+column order of `sqlite_sql`, so the same row mappers serve both stores.
+
+A commit group applies many owners' batches with a handful of statements over
+arrays (`unnest`), whatever the group's size.
+"""
+
+from __future__ import annotations
+
+from .sqlite_sql import RUN_COLUMNS
+
+ACTIVE = "('pending', 'running', 'retrying')"
+
+CREATE_RUN = """
+WITH r AS (
+    INSERT INTO runs (id, workflow, tenant, status, "key", idempotency_key,
+        session_id, parent_run_id, input, output, error, owner, lease_epoch,
+        lease_expires_at, recoveries, cancel_requested, last_seq, query_state,
+        created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+        $17, $18, $19, $20)
+    ON CONFLICT DO NOTHING
+    RETURNING submit_seq
+), e AS (
+    INSERT INTO events (run_id, seq, type, ts, tenant, workflow, session_id, step,
+        attempt, data)
+    SELECT $1, $21::int, $22::text, $23::float8, $3, $2, $7, $24::text, $25::int,
+        $26::text
+    WHERE EXISTS (SELECT 1 FROM r)
+), o AS (
+    INSERT INTO outbox (msg_id, kind, run_id, data, created_at)
+    SELECT $27::text, 'dispatch', $1, $28::text, $19 WHERE $27::text IS NOT NULL
+        AND EXISTS (SELECT 1 FROM r)
+)
+SELECT submit_seq FROM r
+"""
+SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"
+SELECT_RUN_BY_IDEMPOTENCY = (
+    f"SELECT {RUN_COLUMNS} FROM runs WHERE tenant = $1 AND idempotency_key = $2"
+)
+SELECT_UNFINISHED = (
+    f"SELECT {RUN_COLUMNS} FROM runs WHERE status IN {ACTIVE} ORDER BY submit_seq"
+)
+REQUEST_CANCEL = "UPDATE runs SET cancel_requested = 1 WHERE id = $1 RETURNING id"
+ACQUIRE_LEASE = f"""
+UPDATE runs SET owner = $2, lease_expires_at = $3 + $4,
+    lease_epoch = lease_epoch + 1, updated_at = $3
+WHERE id = $1 AND (owner IS NULL OR owner = $2 OR lease_expires_at < $3 OR $5)
+RETURNING {RUN_COLUMNS}
+"""
+CLAIM_RUN = f"""
+WITH c AS (
+    UPDATE runs SET owner = $2, lease_expires_at = $3 + $4,
+        lease_epoch = lease_epoch + 1, updated_at = $3
+    WHERE id = $1 AND status IN {ACTIVE}
+        AND (owner IS NULL OR owner = $2 OR lease_expires_at < $3)
+        AND NOT ("key" IS NOT NULL AND EXISTS (
+            SELECT 1 FROM runs p WHERE p.tenant = runs.tenant AND p."key" = runs."key"
+                AND p.submit_seq < runs.submit_seq AND p.status IN {ACTIVE}))
+    RETURNING {RUN_COLUMNS}
+), d AS (
+    DELETE FROM outbox WHERE run_id = $1 AND kind = 'dispatch'
+        AND EXISTS (SELECT 1 FROM c)
+)
+SELECT * FROM c
+"""
+TENANT_LOCK = "SELECT pg_advisory_xact_lock(hashtext($1))"
+TENANT_HELD = f"""
+SELECT count(*) FROM runs WHERE tenant = $1 AND status IN {ACTIVE}
+    AND owner IS NOT NULL AND lease_expires_at >= $2 AND id <> $3
+"""
+NEXT_IN_KEY = f"""
+SELECT id FROM runs WHERE tenant = $1 AND "key" = $2 AND status IN {ACTIVE}
+ORDER BY submit_seq LIMIT 1
+"""
+EXPIRED_RUNS = f"""
+SELECT {RUN_COLUMNS} FROM runs WHERE status IN {ACTIVE} AND owner IS NOT NULL
+    AND lease_expires_at < $1
+ORDER BY submit_seq LIMIT $2
+"""
+RENEW_LEASES = """
+UPDATE runs SET lease_expires_at = $1
+FROM unnest($3::text[], $4::int[]) AS h(id, epoch)
+WHERE runs.id = h.id AND runs.owner = $2 AND runs.lease_epoch = h.epoch
+RETURNING runs.id, runs.cancel_requested
+"""
+FENCED_UPDATE = """
+UPDATE runs AS r SET
+    last_seq = COALESCE(u.last_seq, r.last_seq),
+    status = COALESCE(u.status, r.status),
+    output = CASE WHEN u.set_output THEN u.output ELSE r.output END,
+    error = CASE WHEN u.status IS NOT NULL THEN u.error ELSE r.error END,
+    query_state = COALESCE(u.query_state, r.query_state),
+    owner = CASE WHEN u.release THEN NULL ELSE r.owner END,
+    lease_expires_at = CASE WHEN u.release THEN 0
+        ELSE COALESCE(u.lease_until, r.lease_expires_at) END,
+    recoveries = r.recoveries + u.recoveries,
+    updated_at = $12
+FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::bool[], $6::text[],
+    $7::text[], $8::text[], $9::bool[], $10::float8[], $11::int[])
+    AS u(id, epoch, last_seq, status, set_output, output, error, query_state,
+        release, lease_until, recoveries)
+WHERE r.id = u.id AND r.lease_epoch = u.epoch
+RETURNING r.id, r.tenant, r."key", r.workflow
+"""
+UPSERT_STEPS = """
+INSERT INTO steps (run_id, step_id, name, kind, status, input_digest, output, error,
+    attempts, started_at, finished_at)
+SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[],
+    $6::text[], $7::text[], $8::text[], $9::int[], $10::float8[], $11::float8[])
+ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status,
+    output = excluded.output, error = excluded.error, attempts = excluded.attempts,
+    finished_at = excluded.finished_at
+"""
+INSERT_EVENTS = """
+INSERT INTO events (run_id, seq, type, ts, tenant, workflow, session_id, step,
+    attempt, data)
+SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::float8[], $5::text[],
+    $6::text[], $7::text[], $8::text[], $9::int[], $10::text[])
+"""
+CONSUME_SIGNALS = """
+UPDATE signals SET step_id = c.step_id
+FROM unnest($1::int[], $2::bigint[]) AS c(step_id, id)
+WHERE signals.id = c.id AND signals.step_id IS NULL
+"""
+DELETE_FAILED_STEPS = "DELETE FROM steps WHERE run_id = ANY($1) AND status = 'failed'"
+INSERT_DEAD_LETTER = """
+INSERT INTO dead_letters (id, run_id, tenant, workflow, error, attempts, created_at,
+    replayed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING
+"""
+MARK_REPLAYED = "UPDATE dead_letters SET replayed_at = $1 WHERE id = $2"
+INSERT_OUTBOX = """
+INSERT INTO outbox (msg_id, kind, run_id, data, created_at)
+VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING
+"""
+SELECT_STEPS = (
+    "SELECT run_id, step_id, name, kind, status, input_digest, output, error, "
+    "attempts, started_at, finished_at FROM steps WHERE run_id = $1"
+)
+SELECT_EVENTS = (
+    "SELECT run_id, seq, type, ts, tenant, workflow, session_id, step, attempt, data "
+    "FROM events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+)
+DELETE_EVENTS_UPTO = "DELETE FROM events WHERE run_id = $1 AND seq <= $2"
+INSERT_SIGNAL = """
+INSERT INTO signals (run_id, name, payload, created_at)
+SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM runs WHERE id = $1)
+RETURNING id
+"""
+SELECT_PENDING_SIGNALS = (
+    "SELECT id, run_id, name, payload, created_at, step_id FROM signals "
+    "WHERE run_id = $1 AND name = $2 AND step_id IS NULL ORDER BY id"
+)
+SELECT_DEAD_LETTER = (
+    "SELECT id, run_id, tenant, workflow, error, attempts, created_at, replayed_at "
+    "FROM dead_letters WHERE id = $1"
+)
+CLAIM_OUTBOX = """
+UPDATE outbox SET published_at = $1, attempts = attempts + 1
+WHERE msg_id IN (
+    SELECT msg_id FROM outbox
+    WHERE created_at < $1::float8 - $2::float8
+        AND (published_at IS NULL OR published_at < $1::float8 - $3::float8)
+    ORDER BY created_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+RETURNING msg_id, kind, run_id, data, attempts
+"""
+FORGET_ENDED_OUTBOX = f"""
+DELETE FROM outbox o USING runs r
+WHERE o.run_id = r.id AND r.status NOT IN {ACTIVE}
+"""
+
+
+def numbered(text: str) -> str:
+    """Turn `?` placeholders (SQLite's) into `$1, $2, …` (asyncpg's)."""
+    parts = text.split("?")
+    out = [parts[0]]
+    for index, part in enumerate(parts[1:], start=1):
+        out.append(f"${index}{part}")
+    return "".join(out)

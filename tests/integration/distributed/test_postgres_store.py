@@ -1,0 +1,135 @@
+"""`PostgresStore`: the store contract, plus what only a server can show —
+restarts, dropped connections and the outbox written with the run."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from conveyor.errors import StoreError
+from conveyor.events import Event
+from conveyor.runs import RunRecord, RunStatus
+from conveyor.store.postgres import PostgresStore
+from conveyor.testing import StoreConformance
+from conveyor.testing.conformance import StoreFactory
+from conveyor.testing.servers import PostgresDatabase, PostgresServer, free_port
+
+
+class TestPostgresStore(StoreConformance):
+    """`PostgresStore` keeps the `Store` contract."""
+
+    @pytest.fixture
+    def store_factory(self, postgres_database: PostgresDatabase) -> StoreFactory:
+        """New PostgresStore instances over one fresh database."""
+        return lambda: PostgresStore(postgres_database.url)
+
+
+@pytest.fixture(name="own_postgres", scope="module")
+def fixture_own_postgres() -> Iterator[PostgresServer]:
+    """A server of our own, which these tests restart and kill."""
+    with PostgresServer(durable=True) as server:
+        yield server
+
+
+def new_run(run_id: str, idempotency_key: str | None = None) -> tuple[RunRecord, Event]:
+    run = RunRecord(
+        id=run_id, workflow="wf", tenant="t", status=RunStatus.PENDING, input=None,
+        created_at=1.0, updated_at=1.0, key="k", idempotency_key=idempotency_key,
+    )  # fmt: skip
+    first = Event(run_id, 1, "run.submitted", 1.0, "t", "wf")
+    return run, first
+
+
+async def test_store_survives_server_restart(own_postgres: PostgresServer) -> None:
+    """After the server restarts, pooled connections are replaced and the next
+    operations succeed, including one issued while the server is down."""
+    database = own_postgres.create_database(f"restart_{uuid.uuid4().hex[:8]}")
+    store = PostgresStore(database.url, pool_size=2, retry_s=30)
+    await store.open()
+    try:
+        await store.create_run(*new_run("before"))
+        own_postgres.kill()  # pooled connections die with it
+        waiting = asyncio.ensure_future(store.get_run("before"))
+        await asyncio.sleep(0.3)
+        assert not waiting.done(), "a read while the server is down must wait"
+        own_postgres.restart()  # from the main thread (blocks the loop a moment)
+        assert (await waiting).id == "before"
+        await store.create_run(*new_run("after"))
+        assert [r.id for r in await store.unfinished_runs()] == ["before", "after"]
+    finally:
+        await store.aclose()
+
+
+async def test_unreachable_server_fails_with_store_error() -> None:
+    """A server that never answers fails operations with StoreError in time."""
+    store = PostgresStore(
+        f"postgresql://nobody@127.0.0.1:{free_port()}/none", retry_s=0.5, migrate=False
+    )
+    await store.open()
+    try:
+        with pytest.raises(StoreError, match="PostgreSQL"):
+            await store.get_run("x")
+    finally:
+        await store.aclose()
+
+
+async def test_pool_limit_queues_work(postgres_database: PostgresDatabase) -> None:
+    """With two connections at most, fifty concurrent operations all complete."""
+    store = PostgresStore(postgres_database.url, pool_size=2, max_overflow=0)
+    await store.open()
+    try:
+        await asyncio.gather(*(store.create_run(*new_run(f"r{n}")) for n in range(50)))
+        assert len(await store.unfinished_runs()) == 50
+        assert store.engine.pool.checkedout() == 0, "connections returned"
+    finally:
+        await store.aclose()
+
+
+async def test_outbox_written_with_the_run(postgres_database: PostgresDatabase) -> None:
+    """With the outbox on, a new run and its dispatch message land in one statement;
+    an idempotent resubmission adds no message; claiming the run removes it."""
+    store = PostgresStore(postgres_database.url, outbox=True)
+    await store.open()
+    try:
+        await store.create_run(*new_run("first", idempotency_key="order-1"))
+        assert await store.outbox_size() == 1
+        _, created = await store.create_run(
+            *new_run("again", idempotency_key="order-1")
+        )
+        assert not created and await store.outbox_size() == 1
+        [message] = await store.due_outbox(now=100.0, grace_s=1.0, repeat_s=10.0)
+        assert (message.run_id, message.data["key"]) == ("first", "k")
+        assert await store.due_outbox(now=101.0, grace_s=1.0, repeat_s=10.0) == []
+        claim = await store.claim_run("first", "w1", now=2.0, ttl_s=30)
+        assert claim.run is not None and claim.run.owner == "w1"
+        assert await store.outbox_size() == 0
+    finally:
+        await store.aclose()
+
+
+async def test_claim_keeps_key_order_and_tenant_limit(
+    postgres_database: PostgresDatabase,
+) -> None:
+    """A run is not claimed while an earlier run of its key is unfinished, nor
+    while its tenant already holds its limit of leases."""
+    store = PostgresStore(postgres_database.url)
+    await store.open()
+    try:
+        for run_id in ("k1", "k2"):
+            await store.create_run(*new_run(run_id))
+        assert (await store.claim_run("k2", "w", 1.0, 30)).refused == "key"
+        first = await store.claim_run("k1", "w", 1.0, 30, tenant="t", tenant_limit=1)
+        assert first.run is not None
+        other, first_event = new_run("other")
+        other.key = None
+        await store.create_run(other, first_event)
+        limited = await store.claim_run(
+            "other", "w", 1.0, 30, tenant="t", tenant_limit=1
+        )
+        assert limited.refused == "tenant"
+        assert (await store.claim_run("other", "w", 1.0, 30)).run is not None
+    finally:
+        await store.aclose()
