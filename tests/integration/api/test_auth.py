@@ -58,7 +58,8 @@ async def test_tenant_isolation_api(server, client):
     assert await _ws_status(query_key) == 404, "expected 404 with a query key too"
     assert await _ws_status(ws) == 401, "expected 401 without a key"
     assert await _ws_status(ws, {"X-API-Key": "wrong"}) == 401, "expected 401"
-    assert await _ws_status(server.ws_url(f"/v1/runs/{own}/ws"), KEYS_HEADER) == 404
+    status = await _ws_status(server.ws_url(f"/v1/runs/{own}/ws"), KEYS_HEADER)
+    assert status == 404, f"expected 404 for globex's run as acme, got {status}"
 
     async with server.client(None) as anonymous:
         for path in ("/v1/runs", base, "/v1/dead-letters", f"{base}/events"):
@@ -66,12 +67,13 @@ async def test_tenant_isolation_api(server, client):
             assert response.status_code == 401, (
                 f"expected 401 for {path} without a key, got {response.status_code}"
             )
-            assert response.json()["error"] == "AuthenticationError"
+            assert response.json()["error"] == "AuthenticationError", response.json()
         wrong = await anonymous.get("/v1/runs", headers={"X-API-Key": "nope"})
         assert wrong.status_code == 401, f"expected 401, got {wrong.status_code}"
     stage = await client.get(f"{base}/query/stage")
     assert stage.json()["value"] == "waiting", "the foreign calls changed nothing"
-    assert not (await client.get(base)).json()["cancel_requested"]
+    run = (await client.get(base)).json()
+    assert not run["cancel_requested"], f"expected no cancel request: {run}"
 
 
 async def test_dead_letters_are_tenant_scoped(server, client):
@@ -80,7 +82,8 @@ async def test_dead_letters_are_tenant_scoped(server, client):
     await wait_for_status(server.conveyor, run_id, RunStatus.DEAD)
     letter = (await client.get("/v1/dead-letters")).json()["items"][0]
     async with server.client("globex") as other:
-        assert (await other.get("/v1/dead-letters")).json()["items"] == []
+        seen = (await other.get("/v1/dead-letters")).json()["items"]
+        assert seen == [], f"expected globex to list no dead letters, got {seen}"
         got = await other.get(f"/v1/dead-letters/{letter['id']}")
         assert got.status_code == 404, f"expected 404, got {got.status_code}"
         replay = await other.post(

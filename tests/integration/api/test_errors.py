@@ -44,7 +44,8 @@ async def test_error_body_and_request_id(serve):
         assert "/nope" in body["message"], body["message"]
 
         echoed = await client.get("/nope", headers={"X-Request-ID": "trace-42"})
-        assert _check_error(echoed, 404, "NotFoundError")["request_id"] == "trace-42"
+        echoed_id = _check_error(echoed, 404, "NotFoundError")["request_id"]
+        assert echoed_id == "trace-42", f"expected trace-42 echoed, got {echoed_id}"
         for bad in ("x" * 129, "tab\there", "é"):
             replaced = await client.get(
                 "/nope", headers={"X-Request-ID": bad.encode("latin-1")}

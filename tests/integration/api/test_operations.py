@@ -47,7 +47,8 @@ async def test_readiness_fails_while_the_engine_is_closed(tmp_path: Path):
         ready = await client.get("/readyz")
         assert ready.status_code == 503, f"expected 503, got {ready.status_code}"
         assert ready.json()["error"] == "ServiceUnavailableError", ready.json()
-        assert (await client.get("/healthz")).status_code == 200
+        health = await client.get("/healthz")
+        assert health.status_code == 200, f"expected 200, got {health.status_code}"
 
 
 async def test_lifespan_opens_and_closes_only_its_own_engine(tmp_path: Path):
@@ -59,7 +60,8 @@ async def test_lifespan_opens_and_closes_only_its_own_engine(tmp_path: Path):
     async with app.router.lifespan_context(app):
         assert engine.is_open, "expected the lifespan to open the engine"
         async with _asgi_client(app) as client:
-            assert (await client.get("/readyz")).status_code == 200
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200, f"expected 200, got {ready.status_code}"
     assert not engine.is_open, "expected the lifespan to close what it opened"
 
     shared = Conveyor(settings=Settings(store_url=f"sqlite:///{tmp_path}/shared.db"))
@@ -126,7 +128,8 @@ async def test_dashboard_page(client):
     assert page.status_code == 200, f"expected 200, got {page.status_code}"
     assert page.headers["content-type"].startswith("text/html"), page.headers
     assert 'href="/docs"' in page.text, "expected a link to the API docs"
-    assert "script-src 'self'" in page.headers["content-security-policy"]
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy, f"expected a strict policy, got {policy}"
     script = await client.get("/dashboard.js")
     assert script.headers["content-type"].startswith("text/javascript"), script.headers
     for needle in ("/v1/runs?limit=", "new WebSocket", "textContent"):

@@ -26,7 +26,8 @@ async def test_start_run_returns_202_with_links(server, client):
     run = await wait_for_status(server.conveyor, run_id, RunStatus.COMPLETED)
     assert run.output == 4, f"expected output 4, got {run.output}"
     got = (await client.get(f"/v1/runs/{run_id}")).json()
-    assert (got["status"], got["output"], got["session_id"]) == ("completed", 4, "s-1")
+    summary = (got["status"], got["output"], got["session_id"])
+    assert summary == ("completed", 4, "s-1"), f"unexpected run {got}"
     assert "tenant" not in got, "the tenant is server-side only"
 
 
@@ -83,7 +84,8 @@ async def test_list_runs_filters_and_paginates(server, client):
             break
     assert seen == ids[::-1], f"expected newest first {ids[::-1]}, got {seen}"
     by_session = (await client.get("/v1/runs", params={"session_id": "s"})).json()
-    assert [item["run_id"] for item in by_session["items"]] == [greeting]
+    session_ids = [item["run_id"] for item in by_session["items"]]
+    assert session_ids == [greeting], f"expected [{greeting}], got {session_ids}"
     pending = await client.get("/v1/runs", params={"status": "pending"})
     assert pending.json()["items"] == [], f"expected none pending: {pending.json()}"
     keyed = await client.get("/v1/runs", params={"key": "k", "limit": 200})

@@ -75,8 +75,11 @@ async def test_event_seq_gap_free_and_resume(server, client):
     assert [int(frame["id"]) for frame in frames] == list(range(2, count + 1)), (
         f"expected SSE ids 2..{count}, got {[frame['id'] for frame in frames]}"
     )
-    assert [json.loads(frame["data"]) for frame in frames] == stored[1:]
-    assert [frame["event"] for frame in frames] == [e["type"] for e in stored[1:]]
+    assert [json.loads(frame["data"]) for frame in frames] == stored[1:], (
+        "expected each SSE data line to be the stored event"
+    )
+    types = [frame["event"] for frame in frames]
+    assert types == [e["type"] for e in stored[1:]], f"unexpected SSE types {types}"
     tail = await read_sse(client, f"/v1/runs/{run_id}/events?after={count - 2}")
     assert [int(frame["id"]) for frame in tail] == [count - 1, count], tail
 
