@@ -100,7 +100,7 @@ class RunRecord:
     query_state: dict[str, Any] = field(default_factory=dict)
 
     def to_public(self) -> dict[str, Any]:
-        """The fields a client may see (no lease internals)."""
+        """The fields a client may see (no lease internals, no traceback)."""
         return {
             "run_id": self.id,
             "workflow": self.workflow,
@@ -111,7 +111,11 @@ class RunRecord:
             "parent_run_id": self.parent_run_id,
             "input": self.input,
             "output": self.output,
-            "error": self.error,
+            "error": (
+                None
+                if self.error is None
+                else {k: v for k, v in self.error.items() if k != "traceback"}
+            ),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "last_seq": self.last_seq,

@@ -4,15 +4,21 @@ executing in the same process (embedded mode)."""
 from __future__ import annotations
 
 import socket
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
 
+from ..errors import ConfigurationError
 from ..logs import configure_logging, log_events
 from .apps import AppOption, NoExamplesOption, build_app
 from .common import err, execute
 from .exits import ExitCode
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ..app import Conveyor
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -39,6 +45,13 @@ def serve(
     ] = None,
     app_ref: AppOption = None,
     no_examples: NoExamplesOption = False,
+    no_season: Annotated[
+        bool,
+        typer.Option(
+            "--no-season",
+            help="Don't mount season planning (its API, stream and page at /season/).",
+        ),
+    ] = False,
     log_level: Annotated[
         str,
         typer.Option(
@@ -63,6 +76,7 @@ def serve(
     bind_host = host or settings.host
     bind_port = port or settings.port
     api = create_app(conveyor, settings)
+    pages = [] if no_season else _mount_season(conveyor, api)
     config = uvicorn.Config(
         api,
         host=bind_host,
@@ -70,8 +84,22 @@ def serve(
         log_level=log_level,
         lifespan="on",
         server_header=False,
+        timeout_graceful_shutdown=5,  # open streams must not hold a shutdown hostage
     )
-    execute(_serve(_Server(config)), as_json=False)
+    execute(_serve(_Server(config, pages)), as_json=False)
+
+
+def _mount_season(conveyor: Conveyor, api: FastAPI) -> list[tuple[str, str]]:
+    """Mount season planning; the pages to announce (none if it cannot be)."""
+    from conveyor_apps.season import install
+    from conveyor_apps.season.mount import PAGE_PATH
+
+    try:
+        install(conveyor, api)
+    except ConfigurationError as exc:  # e.g. the --app has an agent named demand
+        err.print(f"[yellow]season planning not mounted:[/] {exc} (--no-season)")
+        return []
+    return [("season planning", PAGE_PATH)]
 
 
 async def _serve(server: _Server) -> ExitCode:
@@ -86,6 +114,10 @@ async def _serve(server: _Server) -> ExitCode:
 class _Server(uvicorn.Server):
     """Says where to look once it is listening."""
 
+    def __init__(self, config: uvicorn.Config, pages: list[tuple[str, str]]) -> None:
+        super().__init__(config)
+        self.pages = pages
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if not self.started:
@@ -94,4 +126,6 @@ class _Server(uvicorn.Server):
         shown = f"[{host}]" if ":" in host else host
         base = f"http://{shown}:{port}"
         err.print(f"conveyor is serving on [bold]{base}/[/]  (dashboard)")
+        for title, path in self.pages:
+            err.print(f"{title}: [bold]{base}{path}[/]")
         err.print(f"API docs: {base}/docs   stop with Ctrl-C")
