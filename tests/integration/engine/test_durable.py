@@ -315,3 +315,36 @@ async def test_stale_lease_writes_rejected(make_conveyor, virtual_clock):
     with pytest.raises(LeaseLostError):
         await app.store.write(WriteBatch(handle.run_id, taken.lease_epoch - 1))
     await app.store.write(WriteBatch(handle.run_id, taken.lease_epoch))
+
+
+async def test_graceful_restarts_are_not_crashes(make_conveyor, tmp_path):
+    """A run resumed after clean shutdowns is not counted as crashed, however many
+    times the process restarts, and still completes."""
+    store_url = f"sqlite:///{tmp_path}/restarts.db"
+    clock = VirtualClock(autojump=False)
+
+    @workflow(name="patient")
+    async def patient(run: Any, data: None) -> str:
+        await run.sleep(3600)
+        return "woke"
+
+    app = await make_conveyor(patient, store_url=store_url, clock=clock)
+    handle = await app.start("patient")
+    await wait_until(lambda: _has_event(app, handle.run_id, "timer.started"))
+    await app.aclose()
+    for restart in range(1, 6):
+        again = await make_conveyor(patient, store_url=store_url, clock=clock)
+        await wait_until(
+            lambda a=again, n=restart: _count(a, handle.run_id, "run.recovered", n)
+        )
+        await again.aclose()
+    final = await make_conveyor(patient, store_url=store_url, clock=clock)
+    await wait_until(lambda: clock.pending_timers > 0)
+    clock.advance(3600)
+    assert await final.result(handle.run_id) == "woke"
+    recovered = [
+        e.data for e in await stored_events(final, handle.run_id)
+        if e.type == "run.recovered"
+    ]  # fmt: skip
+    assert [data["crashed"] for data in recovered] == [False] * 6
+    assert (await final.get_run(handle.run_id)).recoveries == 0
