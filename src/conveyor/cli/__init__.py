@@ -1,5 +1,6 @@
 """The `conveyor` command line: `serve` the API, `run` a workflow with a live
-progress bar, inspect `runs`, and manage the dead-letter queue (`dlq`).
+progress bar, inspect `runs`, manage the dead-letter queue (`dlq`), and plan a
+`season` (reference system 1).
 
 Exit codes are listed in `conveyor.cli.exits` and at the end of every `--help`.
 """
@@ -13,6 +14,7 @@ from .exits import EPILOG, ExitCode
 from .migrate import migrate_app
 from .run import run
 from .runs import runs_app
+from .season import season_app
 from .serve import serve
 
 __all__ = ["ExitCode", "app", "main"]
@@ -31,6 +33,7 @@ app.command("serve", epilog=EPILOG)(serve)
 app.command("run", epilog=EPILOG)(run)
 app.add_typer(runs_app, name="runs", epilog=EPILOG)
 app.add_typer(dlq_app, name="dlq", epilog=EPILOG)
+app.add_typer(season_app, name="season")
 app.add_typer(migrate_app, name="migrate", epilog=EPILOG)
 
 

@@ -10,12 +10,14 @@ def test_all_is_sorted_and_exact() -> None:
     """`__all__` is sorted and lists exactly the documented names."""
     expected = {
         "DataNotFoundError", "DemandForecast", "Extractor", "ExtractorBackendError",
-        "InventoryPlan", "LLMExtractor", "ParameterExtractionError",
-        "ReplenishmentStrategy", "Scenario", "SeasonContext", "SeasonError",
-        "SeasonParameters", "StoreAttributes", "StoreCluster", "WeeklyPoint",
-        "assemble_context", "clear_cache", "cluster_stores", "derive_end_date",
-        "extract_parameters", "forecast_demand", "load_scenarios", "mock_forecast",
-        "plan_inventory", "safety_stock_multiplier",
+        "ForecastResult", "InventoryPlan", "LLMExtractor", "ParameterExtractionError",
+        "PlanFailedError", "PlanRequest", "ReplenishmentStrategy",
+        "RuleBasedExtractor", "Scenario", "SeasonContext", "SeasonError",
+        "SeasonOrchestrator", "SeasonParameters", "SeasonPlan", "SeasonSettings",
+        "StoreAttributes", "StoreCluster", "WeeklyPoint", "assemble_context",
+        "clear_cache", "cluster_stores", "create_season_app", "derive_end_date",
+        "extract_parameters", "forecast_demand", "install", "load_scenarios",
+        "mock_forecast", "plan_inventory", "safety_stock_multiplier", "season_plan",
     }  # fmt: skip
     assert season.__all__ == sorted(season.__all__), "__all__ must be sorted"
     assert set(season.__all__) == expected, (
