@@ -89,3 +89,32 @@ async def test_log_covers_workflow_steps(make_conveyor):
         ("inventory", "success"),
     ]
     assert log[-1].session_id == "s3"
+
+
+async def test_failed_step_keeps_the_error_details(make_conveyor):
+    """A workflow step that times out fails the run with the original error's
+    details (agent name and timeout) kept in the run's error."""
+
+    async def slow(data: Any) -> None:
+        await asyncio.sleep(5)
+
+    app = await make_conveyor()
+    manager = HandoffManager(app)
+    manager.register_agent("slow", slow, timeout_s=0.05)
+
+    @workflow
+    async def waits(run: Any, data: Any) -> None:
+        await run.step("slow", data)
+
+    app.register(waits)
+    handle = await app.start(waits, None)
+    with pytest.raises(Exception, match="timed out"):
+        await handle.result()
+    run = await app.get_run(handle.run_id)
+    assert run.error is not None, "expected the failed run to keep its error"
+    assert (run.error["type"], run.error["step"]) == ("AgentTimeoutError", "slow"), (
+        f"expected an AgentTimeoutError in step slow, got {run.error}"
+    )
+    assert run.error["details"] == {"agent_name": "slow", "timeout": 0.05}, (
+        f"expected the timeout's details, got {run.error.get('details')}"
+    )
