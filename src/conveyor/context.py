@@ -84,7 +84,7 @@ class RunContext:
 
     def __init__(self, exe: RunExecution) -> None:
         self._exe = exe
-        self._random = random.Random(exe.run.id)
+        self._rng: random.Random | None = None
 
     # identity --------------------------------------------------------------------
     @property
@@ -287,6 +287,13 @@ class RunContext:
         )  # fmt: skip
         exe.write(steps=[record])  # durable with the next checkpoint
         return value
+
+    @property
+    def _random(self) -> random.Random:
+        """The run's random source, seeded by the run id (made on first use)."""
+        if self._rng is None:
+            self._rng = random.Random(self._exe.run.id)
+        return self._rng
 
     def random(self) -> float:
         """A random float in [0, 1), the same on replay (seeded by the run id)."""

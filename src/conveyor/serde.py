@@ -62,10 +62,13 @@ def revive(annotation: Any, value: Any) -> Any:
     return adapter_for(annotation).validate_python(value)
 
 
-def check_size(field: str, value: Any, max_bytes: int) -> str:
-    """JSON-encode `value` and refuse it when larger than `max_bytes`."""
+def check_size(field: str, value: Any, max_bytes: int) -> None:
+    """Refuse `value` when its JSON is larger than `max_bytes`."""
+    if value is None or isinstance(value, bool | int | float):
+        return  # a scalar is always small: skip encoding it
+    if isinstance(value, str) and len(value) * 4 < max_bytes:
+        return  # at most 4 bytes per character in UTF-8
     text = dumps(value)
     size = len(text.encode())
     if size > max_bytes:
         raise PayloadTooLargeError(field, size, max_bytes)
-    return text

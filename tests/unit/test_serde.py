@@ -60,9 +60,16 @@ def test_values_cross_the_boundary_as_json():
 
 
 def test_check_size_passes_small_payloads():
-    """A payload within the limit comes back as its JSON text."""
-    text = check_size("input", {"a": "é"}, 100)
-    assert text == '{"a":"é"}', f"got {text!r}"
+    """Payloads within the limit pass, scalars and short strings without encoding."""
+    for value in ({"a": "é"}, 12, 1.5, True, None, "short"):
+        check_size("input", value, 100)
+
+
+def test_check_size_counts_long_strings():
+    """A string whose characters may exceed the limit in UTF-8 is measured."""
+    check_size("input", "é" * 40, 100)
+    with pytest.raises(PayloadTooLargeError):
+        check_size("input", "é" * 60, 100)
 
 
 def test_check_size_names_the_field():
