@@ -65,6 +65,9 @@ class Claim:
 
     run: RunRecord | None
     refused: str | None = None
+    crashed: bool = False
+    """The previous owner still held the run (it died, or lost it) rather than
+    releasing it cleanly."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +188,8 @@ class PostgresStore(Store):
         pause = 0.05
         while True:
             try:
-                return await operation()
+                with self.clock.hold():  # real I/O: a virtual clock must not jump
+                    return await operation()
             except (LeaseLostError, RunNotFoundError, DeadLetterNotFoundError):
                 raise
             except Exception as exc:
@@ -227,7 +231,8 @@ class PostgresStore(Store):
             while not self._queue.empty():
                 items.append(self._queue.get_nowait())
             try:
-                outcomes = await self._apply_group([batch for batch, _ in items])
+                with self.clock.hold():
+                    outcomes = await self._apply_group([b for b, _ in items])
             except Exception as exc:  # the group failed as a whole: apply one by one
                 outcomes = [await self._apply_alone(batch) for batch, _ in items]
                 log.debug("commit group failed (%s); applied its batches alone", exc)
@@ -367,7 +372,8 @@ class PostgresStore(Store):
         if row == "tenant":
             return Claim(None, "tenant")
         if row is not None:
-            return Claim(rows.run_from_row(row))
+            run = rows.run_from_row(row)
+            return Claim(run, crashed=row[21] is not None and run.status.is_active)
         current = await self._fetchrow(sql.SELECT_RUN, run_id)
         if current is None:
             return Claim(None, "missing")
@@ -378,16 +384,36 @@ class PostgresStore(Store):
             return Claim(existing, "owned")
         return Claim(existing, "key")
 
-    async def next_in_key(self, tenant: str, key: str) -> str | None:
-        """The earliest unfinished run of a key, if any."""
+    async def next_in_key(self, tenant: str, key: str) -> tuple[str, str] | None:
+        """The earliest unfinished run of a key (id and workflow), if any."""
         row = await self._fetchrow(sql.NEXT_IN_KEY, tenant, key)
-        return None if row is None else str(row[0])
+        return None if row is None else (str(row[0]), str(row[1]))
 
-    async def expired_runs(self, now: float, limit: int = 100) -> list[RunRecord]:
-        """Unfinished runs whose owner's lease has expired (a dead worker's)."""
+    async def release_leases(
+        self, owner: str, leases: Sequence[tuple[str, int]]
+    ) -> list[str]:
+        """Let other workers take these runs at once (a worker shutting down)."""
+        if not leases:
+            return []
+        ids = [run_id for run_id, _ in leases]
+        epochs = [epoch for _, epoch in leases]
+        return [r[0] for r in await self._fetch(sql.RELEASE_LEASES, owner, ids, epochs)]
+
+    async def cancel_flags(self, run_ids: Sequence[str]) -> set[str]:
+        """Which of these runs someone asked to cancel."""
+        if not run_ids:
+            return set()
+        return {r[0] for r in await self._fetch(sql.CANCEL_FLAGS, list(run_ids))}
+
+    async def expired_runs(
+        self, now: float, limit: int = 100, *, owner: str | None = None
+    ) -> list[RunRecord]:
+        """Unfinished runs taken once whose lease has expired or was released (a
+        dead or stopped worker's), and with `owner`, that owner's runs too (a
+        worker restarted under its id)."""
         return [
             rows.run_from_row(r)
-            for r in await self._fetch(sql.EXPIRED_RUNS, now, limit)
+            for r in await self._fetch(sql.EXPIRED_RUNS, now, limit, owner)
         ]
 
     # outbox --------------------------------------------------------------------

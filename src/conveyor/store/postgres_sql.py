@@ -52,12 +52,14 @@ CLAIM_RUN = f"""
 WITH c AS (
     UPDATE runs SET owner = $2, lease_expires_at = $3 + $4,
         lease_epoch = lease_epoch + 1, updated_at = $3
-    WHERE id = $1 AND status IN {ACTIVE}
+    FROM (SELECT id AS old_id, owner AS old_owner FROM runs WHERE id = $1
+        FOR UPDATE) AS old
+    WHERE runs.id = old.old_id AND status IN {ACTIVE}
         AND (owner IS NULL OR owner = $2 OR lease_expires_at < $3)
         AND NOT ("key" IS NOT NULL AND EXISTS (
             SELECT 1 FROM runs p WHERE p.tenant = runs.tenant AND p."key" = runs."key"
                 AND p.submit_seq < runs.submit_seq AND p.status IN {ACTIVE}))
-    RETURNING {RUN_COLUMNS}
+    RETURNING {RUN_COLUMNS}, old.old_owner
 ), d AS (
     DELETE FROM outbox WHERE run_id = $1 AND kind = 'dispatch'
         AND EXISTS (SELECT 1 FROM c)
@@ -70,14 +72,21 @@ SELECT count(*) FROM runs WHERE tenant = $1 AND status IN {ACTIVE}
     AND owner IS NOT NULL AND lease_expires_at >= $2 AND id <> $3
 """
 NEXT_IN_KEY = f"""
-SELECT id FROM runs WHERE tenant = $1 AND "key" = $2 AND status IN {ACTIVE}
+SELECT id, workflow FROM runs WHERE tenant = $1 AND "key" = $2 AND status IN {ACTIVE}
 ORDER BY submit_seq LIMIT 1
 """
 EXPIRED_RUNS = f"""
-SELECT {RUN_COLUMNS} FROM runs WHERE status IN {ACTIVE} AND owner IS NOT NULL
-    AND lease_expires_at < $1
+SELECT {RUN_COLUMNS} FROM runs WHERE status IN {ACTIVE} AND lease_epoch > 0
+    AND (lease_expires_at < $1 OR owner = $3)
 ORDER BY submit_seq LIMIT $2
 """
+RELEASE_LEASES = """
+UPDATE runs SET lease_expires_at = 0
+FROM unnest($2::text[], $3::int[]) AS h(id, epoch)
+WHERE runs.id = h.id AND runs.owner = $1 AND runs.lease_epoch = h.epoch
+RETURNING runs.id
+"""
+CANCEL_FLAGS = "SELECT id FROM runs WHERE id = ANY($1) AND cancel_requested = 1"
 RENEW_LEASES = """
 UPDATE runs SET lease_expires_at = $1
 FROM unnest($3::text[], $4::int[]) AS h(id, epoch)

@@ -420,9 +420,7 @@ def _apply_batch(
     conn: sqlite3.Connection, rows: PendingRows, batch: WriteBatch, now: float
 ) -> None:
     """Apply one owner's batch, fenced on its lease epoch (runs in the writer)."""
-    fence = conn.execute(
-        sql.FENCED_UPDATE, sql.fenced_update_params(batch, now)
-    ).rowcount
+    fence = conn.execute(*sql.fenced_update(batch, now)).rowcount
     if fence == 0:
         raise LeaseLostError(batch.run_id, batch.epoch)
     rows.steps.extend(sql.step_params(step) for step in batch.steps)

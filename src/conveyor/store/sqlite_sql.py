@@ -134,19 +134,6 @@ RENEW_LEASE = (
     "UPDATE runs SET lease_expires_at = ? "
     "WHERE id = ? AND owner = ? AND lease_epoch = ?"
 )
-FENCED_UPDATE = """
-UPDATE runs SET
-    last_seq = COALESCE(?, last_seq),
-    status = COALESCE(?, status),
-    output = CASE WHEN ? THEN ? ELSE output END,
-    error = CASE WHEN ? THEN ? ELSE error END,
-    query_state = COALESCE(?, query_state),
-    owner = CASE WHEN ? THEN NULL ELSE owner END,
-    lease_expires_at = CASE WHEN ? THEN 0 ELSE COALESCE(?, lease_expires_at) END,
-    recoveries = CASE WHEN ? THEN 0 ELSE recoveries + ? END,
-    updated_at = ?
-WHERE id = ? AND lease_epoch = ?
-"""
 UPSERT_STEP = """
 INSERT INTO steps (run_id, step_id, name, kind, status, input_digest, output, error,
     attempts, started_at, finished_at)
@@ -287,32 +274,41 @@ def run_from_row(row: Any) -> RunRecord:
     )
 
 
-def fenced_update_params(batch: WriteBatch, now: float) -> tuple[Any, ...]:
-    """Parameters of `FENCED_UPDATE` for one batch."""
+def fenced_update(batch: WriteBatch, now: float) -> tuple[str, tuple[Any, ...]]:
+    """The fenced `UPDATE runs` of one batch, setting only what the batch changes:
+    assigning a column, even to itself, makes SQLite rewrite the indexes holding
+    it, which made the common checkpoint write three times slower."""
+    columns = ["updated_at = ?"]
+    params: list[Any] = [now]
+    if batch.last_seq is not None:
+        columns.append("last_seq = ?")
+        params.append(batch.last_seq)
     update = batch.update
-    status = update.status.value if update and update.status else None
-    set_output = bool(update and update.set_output)
-    set_error = status is not None
-    release = bool(update and update.release_lease)
-    return (
-        batch.last_seq,
-        status,
-        set_output,
-        dumps(update.output) if update and set_output else None,
-        set_error,
-        dumps(update.error) if update and update.error is not None else None,
-        dumps(update.query_state)
-        if update and update.query_state is not None
-        else None,
-        release,
-        release,
-        update.lease_until if update else None,
-        bool(update and update.reset_recoveries),
-        1 if update and update.count_recovery else 0,
-        now,
-        batch.run_id,
-        batch.epoch,
-    )
+    if update is not None:
+        if update.status is not None:
+            columns += ["status = ?", "error = ?"]
+            params += [
+                update.status.value,
+                dumps(update.error) if update.error is not None else None,
+            ]
+        if update.set_output:
+            columns.append("output = ?")
+            params.append(dumps(update.output))
+        if update.query_state is not None:
+            columns.append("query_state = ?")
+            params.append(dumps(update.query_state))
+        if update.release_lease:
+            columns += ["owner = NULL", "lease_expires_at = 0"]
+        elif update.lease_until is not None:
+            columns.append("lease_expires_at = ?")
+            params.append(update.lease_until)
+        if update.reset_recoveries:
+            columns.append("recoveries = 0")
+        elif update.count_recovery:
+            columns.append("recoveries = recoveries + 1")
+    params += [batch.run_id, batch.epoch]
+    text = f"UPDATE runs SET {', '.join(columns)} WHERE id = ? AND lease_epoch = ?"
+    return text, tuple(params)
 
 
 def step_params(step: StepRecord) -> tuple[Any, ...]:
