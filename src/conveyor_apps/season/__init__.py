@@ -32,6 +32,7 @@ from .extraction import Extractor as Extractor
 from .extraction import LLMExtractor as LLMExtractor
 from .extraction import RuleBasedExtractor as RuleBasedExtractor
 from .extraction import extract_parameters as extract_parameters
+from .failures import PlanCancelledError as PlanCancelledError
 from .failures import PlanFailedError as PlanFailedError
 from .handoffs import ForecastResult as ForecastResult
 from .handoffs import PlanRequest as PlanRequest
@@ -72,6 +73,7 @@ __all__ = [
     "InventoryPlan",
     "LLMExtractor",
     "ParameterExtractionError",
+    "PlanCancelledError",
     "PlanFailedError",
     "PlanRequest",
     "ReplenishmentStrategy",

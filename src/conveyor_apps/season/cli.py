@@ -24,12 +24,7 @@ from conveyor.bus.base import Topic
 from conveyor.cli.common import err, print_json
 from conveyor.cli.exits import ExitCode
 from conveyor.client import ClientError, ServerUnreachableError
-from conveyor.errors import (
-    AgentTimeoutError,
-    ConveyorError,
-    RunCancelledError,
-    ValidationFailedError,
-)
+from conveyor.errors import AgentTimeoutError, ConveyorError, ValidationFailedError
 
 from .cli_view import PlanView, plan_summary
 from .errors import SeasonError
@@ -50,12 +45,7 @@ EXIT_BY_STATUS = {
 }
 
 
-PLAN_FAILURES = (
-    SeasonError,
-    ValidationFailedError,
-    AgentTimeoutError,
-    RunCancelledError,
-)
+PLAN_FAILURES = (SeasonError, ValidationFailedError, AgentTimeoutError)
 """Why a plan fails, as opposed to the engine failing to run it."""
 
 

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,11 +58,6 @@ class ConnectionManager:
         """Open connections listening to `session_id`."""
         return len(self._by_session.get(session_id, ()))
 
-    def connections(self) -> Iterator[Connection]:
-        """Every open connection."""
-        for found in list(self._by_session.values()):
-            yield from list(found)
-
     def _add(self, connection: Connection) -> None:
         self._by_session.setdefault(connection.session_id, set()).add(connection)
 
@@ -86,12 +80,6 @@ class ConnectionManager:
             return False
         connection.sent += 1
         return True
-
-    async def broadcast(self, session_id: str, message: dict[str, Any]) -> int:
-        """Send `message` to every connection of `session_id`; how many took it."""
-        found = list(self._by_session.get(session_id, ()))
-        results = await asyncio.gather(*(self.send(c, message) for c in found))
-        return sum(results)
 
     # serving -------------------------------------------------------------------------
     async def serve(self, websocket: WebSocket, session_id: str, tenant: str) -> None:

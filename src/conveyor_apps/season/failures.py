@@ -40,6 +40,17 @@ class PlanFailedError(SeasonError):
         return {"run_id": self.run_id, "step": self.step, "error_type": self.error_type}
 
 
+class PlanCancelledError(SeasonError):
+    """The season plan was cancelled before it finished."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"season plan {run_id} was cancelled")
+
+    def details(self) -> dict[str, Any]:
+        return {"run_id": self.run_id}
+
+
 Rebuild = Callable[[Mapping[str, Any], str], ConveyorError]
 
 _REBUILD: dict[str, Rebuild] = {
@@ -63,7 +74,7 @@ def error_from_info(run_id: str, info: Mapping[str, Any] | None) -> ConveyorErro
     info = info or {}
     error_type = str(info.get("type", "Error"))
     if error_type == RunCancelledError.__name__:
-        return RunCancelledError(run_id)
+        return PlanCancelledError(run_id)
     rebuild = _REBUILD.get(error_type)
     details = info.get("details")
     if rebuild is not None and isinstance(details, Mapping):
@@ -81,7 +92,7 @@ STATUS = (
     (NotFoundError, 404),
     (AgentTimeoutError, 504),
     (ExtractorBackendError, 502),
-    (RunCancelledError, 409),
+    (PlanCancelledError, 409),
 )
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from conveyor import Conveyor, HandoffManager, LogEntry, RunHandle
-from conveyor.errors import RunFailedError
+from conveyor.errors import RunCancelledError, RunFailedError
 
 from .agents import CONTEXT, DEMAND, PARAMETERS, extract_with, register_agents
 from .config import SeasonSettings, extractor_kind, make_extractor
 from .context import SeasonContext
 from .demand import DemandForecast
 from .extraction import Extractor
-from .failures import error_from_info
+from .failures import PlanCancelledError, error_from_info
 from .handoffs import (
     ContextRequest,
     ExtractionRequest,
@@ -143,11 +143,14 @@ class SeasonOrchestrator:
             DataNotFoundError, ParameterExtractionError, ValidationFailedError,
             AgentTimeoutError, ExtractorBackendError: why the run failed.
             PlanFailedError: it failed for another reason.
+            PlanCancelledError: it was cancelled.
         """
         try:
             output = await self.conveyor.result(
                 run_id, tenant=tenant, timeout_s=timeout_s
             )
+        except RunCancelledError:
+            raise PlanCancelledError(run_id) from None
         except RunFailedError:
             run = await self.conveyor.get_run(run_id, tenant)
             raise error_from_info(run_id, run.error) from None

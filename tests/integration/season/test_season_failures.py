@@ -3,23 +3,34 @@ or unreadable parameters — in Python and as the API's JSON errors."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import pytest
 from pydantic import ValidationError
-from season_support import SeasonServer, run_workflow_body
+from season_support import (
+    SeasonServer,
+    read_until,
+    run_workflow_body,
+    until_connected,
+)
 
 from conveyor import AgentTimeoutError, HandoffManager
 from conveyor.policies import NO_RETRY
-from conveyor.testing import Delay, FakeAgent
+from conveyor.testing import Delay, FakeAgent, Hang, Raise, wait_until
 from conveyor_apps.season import (
     DataNotFoundError,
+    PlanCancelledError,
+    PlanFailedError,
+    PlanRequest,
     Scenario,
+    SeasonError,
     SeasonOrchestrator,
     SeasonParameters,
     assemble_context,
     mock_forecast,
 )
+from conveyor_apps.season.failures import error_from_info, error_message, status_of
 
 ERROR_KEYS = {"error", "message", "request_id", "details"}
 ZARA_TEXT = (
@@ -242,3 +253,90 @@ async def test_api_error_responses(serve, scenarios: dict[str, Scenario]) -> Non
         assert (response.status_code, body["status"]) == (200, "dead"), f"got {body}"
         assert body["error"]["error"] == "DataNotFoundError", f"got {body['error']}"
         assert body["plan"] is None, f"expected no plan, got {body['plan']}"
+
+
+async def test_unexpected_failure_keeps_internals_out(
+    server: SeasonServer, scenarios: dict[str, Scenario]
+) -> None:
+    """An agent crashing on a bug answers 500 PlanFailedError naming the run and
+    the agent, without the exception's text, over HTTP and on the stream."""
+    broken = FakeAgent(
+        "demand", faults=[Raise(RuntimeError("boom in /srv/secret.py"))], retry=NO_RETRY
+    )
+    server.orchestrator.handoff.register_agent("demand", broken.agent, replace=True)
+    async with server.stream("s-broken") as ws:
+        await until_connected(ws)
+        async with server.client() as client:
+            response = await client.post(
+                "/api/orchestrator/run-workflow",
+                json=run_workflow_body(
+                    scenarios["zara_style"].description, session_id="s-broken"
+                ),
+            )
+        streamed = (await read_until(ws, "error"))[-1]
+    body = check_error_body(response, 500, "PlanFailedError")
+    assert "secret" not in response.text, f"expected no internals, got {body}"
+    assert body["details"]["step"] == "demand", f"got {body['details']}"
+    assert body["details"]["error_type"] == "RuntimeError", f"got {body['details']}"
+    assert streamed["status_code"] == 500, f"got {streamed}"
+    assert streamed["error"]["message"] == body["message"], f"got {streamed}"
+
+
+async def test_cancelled_plan(server: SeasonServer, scenarios: dict[str, Scenario]):
+    """A plan cancelled while its Demand agent works ends as PlanCancelledError
+    (409) for its waiter, its GET and its stream."""
+    stuck = FakeAgent("demand", faults=[Hang()], retry=NO_RETRY)
+    server.orchestrator.handoff.register_agent("demand", stuck.agent, replace=True)
+    season = server.orchestrator
+    async with server.stream("s-cancel") as ws:
+        await until_connected(ws)
+        handle = await season.start_plan(
+            PlanRequest(
+                strategy_description=scenarios["luxury"].description,
+                category_id="CAT001",
+            ),
+            session_id="s-cancel",
+        )
+        waiter = asyncio.create_task(season.plan_result(handle.run_id))
+        await wait_until(lambda: stuck.call_count == 1, message="demand not called")
+        await handle.cancel()
+        with pytest.raises(PlanCancelledError):
+            await waiter
+        streamed = (await read_until(ws, "error"))[-1]
+    assert (streamed["error"]["type"], streamed["status_code"]) == (
+        "PlanCancelledError",
+        409,
+    ), f"got {streamed}"
+    async with server.client() as client:
+        body = (await client.get(f"/api/orchestrator/runs/{handle.run_id}")).json()
+    assert (body["status"], body["error"]["error"]) == (
+        "cancelled",
+        "PlanCancelledError",
+    ), f"got {body}"
+
+
+def test_stored_errors_map_back_to_their_types() -> None:
+    """A stored error becomes its typed error with its HTTP status; records without
+    usable details fall back to PlanFailedError (500) with a safe message."""
+    cases = [
+        ({"type": "DataNotFoundError", "details": {"category_id": "X"}}, 404),
+        ({"type": "ParameterExtractionError", "details": {"missing": ["a"]}}, 422),
+        ({"type": "ValidationFailedError", "details": {"field": "f", "problem": "p"}},
+         422),
+        ({"type": "AgentTimeoutError", "details": {"agent_name": "d", "timeout": 1}},
+         504),
+        ({"type": "ExtractorBackendError", "message": "m", "details": {}}, 502),
+        ({"type": "RunCancelledError"}, 409),
+        ({"type": "DataNotFoundError", "details": {"wrong": 1}}, 500),
+        ({"type": "KeyError", "step": "demand"}, 500),
+        (None, 500),
+    ]  # fmt: skip
+    for info, status in cases:
+        error = error_from_info("run-1", info)
+        assert status_of(error) == status, f"{info}: expected {status}, got {error!r}"
+    fallback = error_from_info("run-1", {"type": "KeyError", "step": "demand"})
+    assert isinstance(fallback, PlanFailedError), f"got {fallback!r}"
+    assert error_message(fallback) == "season plan run-1 failed in demand (KeyError)"
+    assert error_message(SeasonError("internal detail")) == (
+        "The season planning domain failed."
+    )

@@ -20,6 +20,7 @@ from websockets.exceptions import InvalidStatus
 
 from conveyor.testing import wait_until
 from conveyor_apps.season import Scenario, SeasonPlan
+from conveyor_apps.season.connections import Connection
 
 AGENTS = ["parameters", "context", "demand", "inventory"]
 
@@ -213,3 +214,45 @@ async def test_slow_client_is_dropped(serve, scenarios: dict[str, Scenario]) -> 
         f"expected a SlowConsumerError message, got {messages}"
     )
     await wait_until(lambda: manager.connection_count == 0, message="not dropped")
+
+
+async def test_stream_handshake_and_chatter(
+    server: SeasonServer, scenarios: dict[str, Scenario]
+) -> None:
+    """An overlong session id is refused with 422; what a client says on the stream
+    is ignored and does not disturb it."""
+    with pytest.raises(InvalidStatus) as refused:
+        async with server.stream("s" * 201):
+            pass
+    assert refused.value.response.status_code == 422, f"got {refused.value.response}"
+    async with server.stream("chatty") as ws:
+        await until_connected(ws)
+        await ws.send("hello?")
+        async with server.client() as client:
+            await client.post(
+                "/api/orchestrator/run-workflow",
+                json=run_workflow_body(
+                    scenarios["zara_style"].description, session_id="chatty"
+                ),
+            )
+        messages = await read_until(ws, "complete", "error")
+    assert messages[-1]["type"] == "complete", f"got {messages[-1]}"
+
+
+class BrokenSocket:
+    """A WebSocket whose peer is gone: every send fails."""
+
+    async def send_text(self, text: str) -> None:
+        raise RuntimeError("Unexpected ASGI message 'websocket.send'")
+
+
+async def test_connection_that_cannot_send_is_dropped(server: SeasonServer) -> None:
+    """A connection whose send fails is dropped from the count at once."""
+    manager = server.live.app.state.season_connections
+    connection = Connection(BrokenSocket(), "gone", "default")  # type: ignore[arg-type]
+    manager._add(connection)
+    assert manager.connection_count == 1, f"got {manager.connection_count}"
+    assert await manager.send(connection, {"type": "progress"}) is False
+    assert manager.connection_count == 0, f"got {manager.connection_count}"
+    assert connection.closed.is_set(), "expected the connection marked closed"
+    manager._drop(connection)  # dropping twice is harmless

@@ -11,7 +11,7 @@ def test_all_is_sorted_and_exact() -> None:
     expected = {
         "DataNotFoundError", "DemandForecast", "Extractor", "ExtractorBackendError",
         "ForecastResult", "InventoryPlan", "LLMExtractor", "ParameterExtractionError",
-        "PlanFailedError", "PlanRequest", "ReplenishmentStrategy",
+        "PlanCancelledError", "PlanFailedError", "PlanRequest", "ReplenishmentStrategy",
         "RuleBasedExtractor", "Scenario", "SeasonContext", "SeasonError",
         "SeasonOrchestrator", "SeasonParameters", "SeasonPlan", "SeasonSettings",
         "StoreAttributes", "StoreCluster", "WeeklyPoint", "assemble_context",
