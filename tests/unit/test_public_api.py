@@ -55,6 +55,7 @@ TESTING = [
     "Fault",
     "Hang",
     "InjectedError",
+    "LocalServer",
     "Raise",
     "StoreConformance",
     "VirtualClock",

@@ -24,6 +24,7 @@ from .faults import Hang as Hang
 from .faults import InjectedError as InjectedError
 from .faults import Raise as Raise
 from .faults import paused_heartbeats as paused_heartbeats
+from .http import LocalServer as LocalServer
 
 __all__ = [
     "Call",
@@ -36,6 +37,7 @@ __all__ = [
     "Fault",
     "Hang",
     "InjectedError",
+    "LocalServer",
     "Raise",
     "StoreConformance",
     "VirtualClock",
