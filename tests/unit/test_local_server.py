@@ -20,7 +20,7 @@ async def test_local_server_serves_and_frees_its_port():
         async with httpx.AsyncClient(base_url=server.url) as client:
             answer = await client.get("/ping")
         assert answer.json() == {"pong": "yes"}, f"got {answer.text}"
-        assert server.ws_url == f"ws://127.0.0.1:{server.port}"
+        assert server.ws_url("/ws") == f"ws://127.0.0.1:{server.port}/ws"
     async with httpx.AsyncClient(base_url=server.url) as client:
         try:
             await client.get("/ping")

@@ -18,14 +18,25 @@ class LocalServer:
     Args:
         app: the ASGI application.
         lifespan: "on" to run the app's lifespan (startup/shutdown), "off" not to.
+        send_buffer_bytes: a small fixed socket send buffer (accepted connections
+            inherit it), so a client that stops reading stalls writes quickly.
         **options: more `uvicorn.Config` options.
     """
 
     def __init__(
-        self, app: Any, *, lifespan: Literal["on", "off"] = "off", **options: Any
+        self,
+        app: Any,
+        *,
+        lifespan: Literal["on", "off"] = "off",
+        send_buffer_bytes: int | None = None,
+        **options: Any,
     ) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if send_buffer_bytes is not None:
+            self._sock.setsockopt(
+                socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_bytes
+            )
         self._sock.bind(("127.0.0.1", 0))  # the port is ours before uvicorn starts
         self.port: int = self._sock.getsockname()[1]
         options.setdefault("log_level", "warning")
@@ -39,10 +50,9 @@ class LocalServer:
         """`http://127.0.0.1:PORT`."""
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def ws_url(self) -> str:
-        """`ws://127.0.0.1:PORT`."""
-        return f"ws://127.0.0.1:{self.port}"
+    def ws_url(self, path: str = "") -> str:
+        """`ws://127.0.0.1:PORT` followed by `path`."""
+        return f"ws://127.0.0.1:{self.port}{path}"
 
     async def start(self) -> None:
         """Serve until `aclose`; returns once the server accepts connections."""

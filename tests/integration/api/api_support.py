@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel
 from websockets.asyncio.client import connect
@@ -20,6 +18,7 @@ from conveyor import agent, workflow
 from conveyor.app import Conveyor
 from conveyor.policies import RetryPolicy
 from conveyor.runs import RunRecord, RunStatus
+from conveyor.testing import LocalServer
 
 KEYS = {"acme": "key-acme-0123456789", "globex": "key-globex-0123456789"}
 ADMIN_KEY = "admin-key-0123456789"
@@ -97,50 +96,20 @@ TERMINAL = {"run.completed", "run.cancelled", "run.dead_lettered"}
 
 
 # the server ------------------------------------------------------------------------
-class LiveServer:
-    """A uvicorn server for `app` on 127.0.0.1, running as a task of this loop."""
+class LiveServer(LocalServer):
+    """The API app on a real loopback port, running as a task of this loop."""
 
     def __init__(
         self, app: FastAPI, conveyor: Conveyor, send_buffer_bytes: int | None = None
     ) -> None:
+        super().__init__(
+            app,
+            lifespan="on",
+            send_buffer_bytes=send_buffer_bytes,
+            ws_ping_interval=None,
+        )
         self.app = app
         self.conveyor = conveyor
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if send_buffer_bytes is not None:
-            # accepted connections inherit it: a small fixed buffer (no autotuning)
-            # makes a client that stops reading stall the server's writes quickly
-            self._sock.setsockopt(
-                socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_bytes
-            )
-        self._sock.bind(("127.0.0.1", 0))
-        self.port = self._sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_base = f"ws://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app,
-            log_config=None,
-            log_level="warning",
-            lifespan="on",
-            ws_ping_interval=None,
-            timeout_graceful_shutdown=5,
-        )
-        self._server = uvicorn.Server(config)
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Serve until `stop`."""
-        self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.005)
-
-    async def stop(self) -> None:
-        """Shut down gracefully and release the port."""
-        self._server.should_exit = True
-        if self._task is not None:
-            await self._task
-        self._sock.close()
 
     def client(self, tenant: str | None = "acme", **kwargs: Any) -> httpx.AsyncClient:
         """An HTTP client authenticated as `tenant` (None: no key)."""
@@ -150,10 +119,6 @@ class LiveServer:
         return httpx.AsyncClient(
             base_url=self.url, headers=headers, timeout=30, **kwargs
         )
-
-    def ws_url(self, path: str) -> str:
-        """The ws:// URL of `path`."""
-        return self.ws_base + path
 
 
 ServerFactory = Callable[..., Awaitable[LiveServer]]

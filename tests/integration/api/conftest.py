@@ -43,7 +43,7 @@ async def fixture_serve(tmp_path: Path) -> AsyncIterator[ServerFactory]:
     yield serve
     for server in reversed(started):
         with contextlib.suppress(Exception):
-            await server.stop()
+            await server.aclose()
         await server.conveyor.aclose()
 
 
