@@ -153,11 +153,12 @@ class Conveyor:
         """Open the store and bus; start executing (and recover orphaned runs)."""
         if self._opened:
             return
+        self.bus.attach(self.store, self.clock)
         await self.store.open()
         await self.bus.open()
         self.bus.on_control(self._on_control)
         if self.run_workers:
-            self.runner = LocalRunner(self, self.store.lock_path())
+            self.runner = self._make_runner()
             await self.runner.open()
         self._opened = True
         if self.runner is not None:
@@ -186,10 +187,27 @@ class Conveyor:
     ) -> None:
         await self.aclose()
 
+    def _make_runner(self) -> Runner:
+        """Workers that share runs over NATS, or the in-process runner."""
+        if not self.runner_cls.local_submissions:
+            return self.runner_cls(self)  # type: ignore[call-arg]
+        return LocalRunner(self, self.store.lock_path())
+
+    @property
+    def runner_cls(self) -> type[Runner]:
+        """The runner the configured bus calls for."""
+        if self.bus.distributes_runs:
+            from .runners.worker import WorkerRunner
+
+            return WorkerRunner
+        return LocalRunner
+
     async def recover(self) -> int:
         """Resume every unfinished run (after a crash); returns how many."""
         if self.runner is None:
             return 0
+        if not self.runner.local_submissions:
+            return await self.runner.recover()  # type: ignore[attr-defined,no-any-return]
         runs = await self.store.unfinished_runs()
         for run in runs:
             self.runner.submit(run)
@@ -215,7 +233,7 @@ class Conveyor:
         data = to_jsonable(spec.parse_input(input))
         check_size("input", data, self.settings.max_step_bytes)
         now = self.clock.now()
-        owned = self.runner is not None
+        owned = self.runner is not None and self.runner.local_submissions
         run = RunRecord(
             id=uuid.uuid4().hex,
             workflow=spec.name,
@@ -249,10 +267,13 @@ class Conveyor:
         return RunHandle(self, stored, created)
 
     async def _dispatch(self, run: RunRecord) -> None:
-        if self.runner is not None:
+        if self.runner is not None and self.runner.local_submissions:
             self.runner.submit(run)
-        else:
-            await self.bus.send_control(Control("submitted", run.id))
+            return
+        route = {"tenant": run.tenant, "key": run.key, "workflow": run.workflow}
+        await self.bus.send_control(
+            Control("submitted", run.id, {**route, "seq": run.last_seq})
+        )
 
     async def run(
         self, workflow: Workflow[Any] | str, input: Any = None, **kw: Any
@@ -276,6 +297,7 @@ class Conveyor:
         """Wait for the run to end and return its output."""
         subscriptions = [self.bus.subscribe(Topic(run_id=run_id))]
         try:
+            await self.bus.flush()
             run = await self.get_run(run_id, tenant)
             if not run.status.is_terminal:
 
@@ -324,6 +346,7 @@ class Conveyor:
             Topic(run_id=run_id), max_queued=self.settings.max_ws_queue
         )
         try:
+            await self.bus.flush()
             last = after
             while True:
                 batch = await self.store.read_events(run_id, last, limit=1000)

@@ -10,9 +10,13 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..events import Event
+
+if TYPE_CHECKING:
+    from ..clock import Clock
+    from ..store.base import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +63,22 @@ class Subscription(abc.ABC):
 class Bus(abc.ABC):
     """Event fan-out and control delivery."""
 
+    distributes_runs: ClassVar[bool] = False
+    """Runs are dispatched to worker processes through this bus (so the app runs
+    the distributed worker runner instead of the in-process one)."""
+
     async def open(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Connect (nothing to do for in-process buses)."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Disconnect."""
+
+    def attach(self, store: Store, clock: Clock) -> None:  # noqa: B027 - optional
+        """Before `open()`: the app's store (whose outbox a bus may relay) and clock."""
+
+    async def flush(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Wait until subscriptions made so far receive events (in-process buses
+        deliver at once), so a read of the store after it leaves no gap."""
 
     @abc.abstractmethod
     def publish(self, events: list[Event]) -> None:

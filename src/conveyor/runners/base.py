@@ -4,12 +4,17 @@ mode, `conveyor worker` processes in distributed mode, Temporal workers."""
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 from ..runs import RunRecord
 
 
 class Runner(abc.ABC):
     """Executes submitted runs, keeping per-key order and concurrency limits."""
+
+    local_submissions: ClassVar[bool] = True
+    """Runs submitted in this process execute here, created already owned; False
+    when every run is dispatched through the bus (distributed workers)."""
 
     @abc.abstractmethod
     async def open(self) -> None:

@@ -372,8 +372,9 @@ class PostgresStore(Store):
         if row == "tenant":
             return Claim(None, "tenant")
         if row is not None:
-            run = rows.run_from_row(row)
-            return Claim(run, crashed=row[21] is not None and run.status.is_active)
+            taken = rows.run_from_row(row)
+            crashed = row[21] is not None and taken.status.is_active
+            return Claim(taken, crashed=crashed)
         current = await self._fetchrow(sql.SELECT_RUN, run_id)
         if current is None:
             return Claim(None, "missing")

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -53,11 +54,25 @@ async def virtual_clock() -> AsyncIterator[VirtualClock]:
     await clock.aclose()
 
 
+@pytest.fixture
+def conveyor_mode() -> str:
+    """The mode `make_conveyor` builds apps in: "embedded" (SQLite, in-process) or
+    "distributed" (PostgreSQL, NATS JetStream, worker runner). Override it with a
+    parametrized fixture to run tests in both."""
+    return "embedded"
+
+
 @async_fixture
-async def make_conveyor(tmp_path: Path) -> AsyncIterator[ConveyorFactory]:
-    """Build open `Conveyor` apps on temp SQLite files: `await make_conveyor(wf,
-    agent, clock=..., lease_ttl_s=...)`; keyword arguments are `Settings` fields."""
+async def make_conveyor(
+    tmp_path: Path, conveyor_mode: str, request: pytest.FixtureRequest
+) -> AsyncIterator[ConveyorFactory]:
+    """Build open `Conveyor` apps: `await make_conveyor(wf, agent, clock=...,
+    lease_ttl_s=...)`; keyword arguments are `Settings` fields. Embedded apps get
+    temp SQLite files; distributed ones a fresh PostgreSQL database per distinct
+    `store_url` and a NATS namespace of their own (apps given the same `store_url`
+    share the database and a worker id, as one worker restarted)."""
     apps: list[Conveyor] = []
+    distributed = DistributedSetup(request) if conveyor_mode == "distributed" else None
 
     async def make(
         *definitions: Workflow[Any] | Agent[Any],
@@ -68,6 +83,8 @@ async def make_conveyor(tmp_path: Path) -> AsyncIterator[ConveyorFactory]:
         settings.setdefault(
             "store_url", f"sqlite:///{tmp_path}/conveyor-{len(apps)}.db"
         )
+        if distributed is not None:
+            settings = distributed.settings(settings)
         app = Conveyor(
             settings=Settings(**settings), clock=clock, run_workers=run_workers
         )
@@ -76,6 +93,41 @@ async def make_conveyor(tmp_path: Path) -> AsyncIterator[ConveyorFactory]:
         apps.append(app)
         return app
 
-    yield make
-    for app in reversed(apps):
-        await app.aclose()
+    try:
+        yield make
+    finally:
+        for app in reversed(apps):
+            await app.aclose()
+        if distributed is not None:
+            distributed.cleanup()
+
+
+class DistributedSetup:
+    """Databases and a NATS namespace for one test's distributed apps."""
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self.postgres = request.getfixturevalue("postgres_server")
+        self.nats = request.getfixturevalue("nats_server")
+        self.namespace = f"t{uuid.uuid4().hex[:12]}"
+        self.databases: dict[str, str] = {}
+
+    def settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """`settings` pointed at this test's servers."""
+        label = settings["store_url"]
+        if label not in self.databases:
+            name = f"test_{uuid.uuid4().hex[:16]}"
+            self.databases[label] = self.postgres.create_database(name).name
+        database = self.databases[label]
+        url = self.postgres.url.rsplit("/", 1)[0] + f"/{database}"
+        worker = f"worker-{database[5:13]}"
+        return {
+            "worker_id": worker,
+            **settings,
+            "store_url": url,
+            "bus_url": f"{self.nats.url}?namespace={self.namespace}&partitions=4",
+        }
+
+    def cleanup(self) -> None:
+        """Drop the databases."""
+        for name in self.databases.values():
+            self.postgres.drop_database(name)

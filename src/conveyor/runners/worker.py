@@ -1,0 +1,291 @@
+"""`WorkerRunner`: executes runs dispatched over NATS JetStream, in any number of
+`conveyor worker` processes sharing one PostgreSQL store.
+
+Everything that must hold across workers is decided by the database, in the same
+statement that takes a run (`PostgresStore.claim_run`): the lease and its fencing
+epoch, per-key order (no run starts while an earlier run of its key is
+unfinished) and the per-tenant concurrency limit. The bus only says where to look:
+a run's partition is pinned to one worker, which keeps that key's runs in a local
+FIFO; a run refused because of its key is dispatched again when its predecessor
+ends; leases of dead workers are reclaimed after they expire; the outbox relay
+resends what no worker took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ..bus.nats import NatsBus
+from ..bus.nats_dispatch import Delivery, Outcome
+from ..errors import ConfigurationError, StoreError, WorkflowNotFoundError
+from ..events import Event, EventType
+from ..execution import RunExecution
+from ..runs import RunRecord, RunStatus
+from ..store.base import DeadLetter, RunUpdate, WriteBatch
+from ..store.postgres import PostgresStore
+from .local import LocalRunner
+
+if TYPE_CHECKING:
+    from ..app import Conveyor
+
+log = logging.getLogger(__name__)
+
+
+def _route(run: RunRecord) -> dict[str, Any]:
+    return {"tenant": run.tenant, "key": run.key, "workflow": run.workflow}
+
+
+class WorkerRunner(LocalRunner):
+    """Runs dispatched runs here; shares keys, tenants and recovery with peers."""
+
+    local_submissions = False
+
+    def __init__(self, app: Conveyor) -> None:
+        super().__init__(app, None)
+        if not isinstance(app.bus, NatsBus) or not isinstance(app.store, PostgresStore):
+            raise ConfigurationError(
+                "distributed workers need a nats:// bus and a postgresql:// store"
+            )
+        self.bus: NatsBus = app.bus
+        self.store: PostgresStore = app.store
+        self.draining = False
+        self._claimed: dict[str, RunRecord] = {}
+        self._crashed: set[str] = set()
+        self._tenant_waiting: dict[str, deque[RunRecord]] = {}
+        self._watch_task: asyncio.Task[None] | None = None
+        self.reclaimed = 0
+
+    async def open(self) -> None:
+        await super().open()
+        self.bus.consume(self._on_delivery)
+        self._watch_task = asyncio.create_task(self._watch(), name="worker-watch")
+
+    async def drain(self, timeout_s: float) -> None:
+        """Take no new runs; wait up to `timeout_s` for those in flight to end."""
+        self.draining = True
+        await self.bus.stop_consuming()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks.values()), timeout=timeout_s)
+
+    async def aclose(self) -> None:
+        self.draining = True
+        await self.bus.stop_consuming()
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            await asyncio.gather(self._watch_task, return_exceptions=True)
+        held = [(exe.run.id, exe.epoch) for exe in self.executions.values()]
+        routes = {exe.run.id: _route(exe.run) for exe in self.executions.values()}
+        await super().aclose()
+        await self._release(held, routes)
+
+    async def _release(
+        self, held: list[tuple[str, int]], routes: dict[str, dict[str, Any]]
+    ) -> None:
+        """Hand runs still in flight to other workers now, not after lease expiry."""
+        if not held:
+            return
+        with contextlib.suppress(Exception):
+            # Leases were released by the runs themselves; any left over still
+            # go, so the partition's worker can take them at once.
+            await self.store.release_leases(self.app.worker_id, held)
+            for run_id, epoch in held:
+                await self.bus.dispatch(
+                    run_id, routes[run_id], msg_id=f"release.{run_id}.{epoch}"
+                )
+
+    async def recover(self) -> int:
+        """Dispatch again the runs of dead workers (expired leases) and those this
+        worker id owned before a restart."""
+        return await self._reclaim(mine=True)
+
+    # deliveries --------------------------------------------------------------------
+    async def _on_delivery(self, delivery: Delivery) -> str | tuple[str, float]:
+        run_id, data = delivery.run_id, delivery.data
+        if self.draining or self._closing:
+            return Outcome.nak(0.5)
+        if run_id in self.tasks or self._is_waiting(run_id):
+            return Outcome.ACK  # a duplicate of a run already here
+        workflow = str(data.get("workflow"))
+        if workflow not in self.app.workflows:
+            return await self._unknown_workflow(delivery, workflow)
+        stub = RunRecord(
+            id=run_id, workflow=workflow, tenant=str(data.get("tenant")),
+            status=RunStatus.PENDING, input=None, created_at=0.0, updated_at=0.0,
+            key=data.get("key"),
+        )  # fmt: skip
+        key = (stub.tenant, stub.key) if stub.key is not None else None
+        if key is not None and key in self._busy_keys:
+            self._queues.setdefault(key, deque()).append(stub)
+            return Outcome.ACK
+        try:
+            claimed = await self._claim(stub)
+        except StoreError:
+            return Outcome.nak(min(0.5 * 2 ** (delivery.delivered - 1), 10.0))
+        if claimed is not None:
+            if key is not None:
+                self._busy_keys.add(key)
+            self._start(claimed)
+        return Outcome.ACK
+
+    def _is_waiting(self, run_id: str) -> bool:
+        return any(
+            run.id == run_id for queue in self._queues.values() for run in queue
+        ) or any(
+            run.id == run_id for queue in self._tenant_waiting.values() for run in queue
+        )
+
+    async def _claim(self, stub: RunRecord) -> RunRecord | None:
+        """Take the run in the store; park it if its tenant is at its limit."""
+        app = self.app
+        claim = await self.store.claim_run(
+            stub.id,
+            app.worker_id,
+            app.clock.now(),
+            app.settings.lease_ttl_s,
+            tenant=stub.tenant,
+            tenant_limit=app.settings.tenant_concurrency,
+        )
+        if claim.refused == "tenant":
+            self._tenant_waiting.setdefault(stub.tenant, deque()).append(stub)
+        if claim.run is None or claim.refused is not None:
+            return None
+        self._claimed[stub.id] = claim.run
+        if claim.crashed:
+            self._crashed.add(stub.id)
+        return claim.run
+
+    async def _unknown_workflow(
+        self, delivery: Delivery, workflow: str
+    ) -> str | tuple[str, float]:
+        if not delivery.last_try:
+            return Outcome.nak(min(0.5 * 2**delivery.delivered, 10.0))
+        reason = f"workflow {workflow!r} is not registered on the workers that took it"
+        await self.bus.dead_letter(delivery.run_id, delivery.data, reason)
+        with contextlib.suppress(Exception):
+            await self._record_dead(delivery.run_id, WorkflowNotFoundError(workflow))
+        return Outcome.TERM
+
+    async def _record_dead(self, run_id: str, error: Exception) -> None:
+        """Fail a run no worker can execute and park it in the store's dead letters."""
+        app = self.app
+        run = await app.store.acquire_lease(
+            run_id, app.worker_id, app.clock.now(), app.settings.lease_ttl_s
+        )
+        if run is None or run.status.is_terminal:
+            return
+        info = {"type": type(error).__name__, "message": str(error)}
+        letter = DeadLetter(
+            id=uuid.uuid4().hex, run_id=run.id, tenant=run.tenant,
+            workflow=run.workflow, error=info, attempts=0, created_at=app.clock.now(),
+        )  # fmt: skip
+        steps: list[tuple[EventType, dict[str, Any]]] = [
+            (EventType.RUN_FAILED, {"error": info}),
+            (EventType.RUN_DEAD_LETTERED, {"dead_letter_id": letter.id, "error": info}),
+        ]
+        events = [
+            Event(run.id, run.last_seq + n, kind.value, app.clock.now(), run.tenant,
+                  run.workflow, run.session_id, data=data)
+            for n, (kind, data) in enumerate(steps, start=1)
+        ]  # fmt: skip
+        update = RunUpdate(status=RunStatus.DEAD, error=info, release_lease=True)
+        await app.store.write(
+            WriteBatch(
+                run.id, run.lease_epoch, events, update=update, dead_letter=letter
+            )
+        )
+        app.bus.publish(events)
+
+    # execution ---------------------------------------------------------------------
+    async def _execute(self, run: RunRecord) -> None:
+        app = self.app
+        claimed = self._claimed.pop(run.id, None)
+        if claimed is None:  # it waited here behind its key or its tenant
+            claimed = await self._claim(run)
+            if claimed is None:
+                return
+            self._claimed.pop(run.id, None)
+        history = {} if claimed.last_seq <= 1 else await app.store.load_steps(run.id)
+        execution = RunExecution(
+            app, claimed, app.get_workflow(claimed.workflow), history
+        )
+        execution.crashed = run.id in self._crashed
+        self._crashed.discard(run.id)
+        self.executions[run.id] = execution
+        self._work_added.set()
+        await self._drive(execution)
+
+    def _finished(self, run: RunRecord) -> None:
+        had_successor = bool(
+            run.key is not None and self._queues.get((run.tenant, run.key))
+        )
+        super()._finished(run)
+        if self._closing:
+            return
+        waiting = self._tenant_waiting.get(run.tenant)
+        if waiting:
+            self._start(waiting.popleft())
+        if run.key is not None and not had_successor:
+            self._background_task(self._dispatch_successor(run))
+
+    def _background_task(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _dispatch_successor(self, run: RunRecord) -> None:
+        """The next run of this key may wait on another worker: tell its partition."""
+        assert run.key is not None
+        with contextlib.suppress(Exception):
+            found = await self.store.next_in_key(run.tenant, run.key)
+            if found is None or found[0] in self.tasks:
+                return
+            next_id, workflow = found
+            route = {"tenant": run.tenant, "key": run.key, "workflow": workflow}
+            await self.bus.dispatch(next_id, route, msg_id=f"next.{next_id}.{run.id}")
+
+    # watching ----------------------------------------------------------------------
+    async def _watch(self) -> None:
+        """Every heartbeat (real time): reclaim dead workers' runs, retry runs
+        waiting for a tenant slot, and pick up cancel requests and signals whose
+        hint was lost."""
+        interval = min(self.app.settings.heartbeat_s, 5.0)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._reclaim()
+                await self._retry_waiting()
+                await self._check_flags()
+            except Exception as exc:  # the store is away: next beat
+                log.debug("worker watch: %s", exc)
+
+    async def _reclaim(self, *, mine: bool = False) -> int:
+        expired = await self.store.expired_runs(
+            self.app.clock.now(), owner=self.app.worker_id if mine else None
+        )
+        for run in expired:
+            await self.bus.dispatch(
+                run.id, _route(run), msg_id=f"reclaim.{run.id}.{run.lease_epoch}"
+            )
+        self.reclaimed += len(expired)
+        return len(expired)
+
+    async def _retry_waiting(self) -> None:
+        for tenant, queue in list(self._tenant_waiting.items()):
+            if queue:
+                self._start(queue.popleft())
+            if not queue:
+                self._tenant_waiting.pop(tenant, None)
+
+    async def _check_flags(self) -> None:
+        for exe in list(self.executions.values()):
+            exe.signal_arrived.set()  # a waiter re-reads its signals from the store
+        flagged = await self.store.cancel_flags(list(self.executions))
+        for run_id in flagged:
+            found = self.executions.get(run_id)
+            if found is not None and not found.cancel_requested.is_set():
+                await self.cancel(run_id)
