@@ -3,6 +3,7 @@ answers — on the engine's FastAPI app; `create_season_app` builds both at once
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from conveyor.errors import ConfigurationError
 from . import api, web, websocket
 from .config import SeasonSettings
 from .connections import ConnectionManager
+from .context import load_history
 from .errors import SeasonError
 from .extraction import Extractor
 from .failures import error_payload, status_of
@@ -41,7 +43,8 @@ def install(
 
     Registers the agents and the `season_plan` workflow on `conveyor`, serves
     `/api/orchestrator/*`, `/ws/orchestrator/{session_id}` and the page at
-    `/season/`, and closes the extractor when the app shuts down.
+    `/season/`. Serving loads the sales history before the first request and
+    closes the extractor when the app shuts down.
 
     Returns:
         The orchestrator (tests swap agents on its `handoff`).
@@ -65,7 +68,7 @@ def install(
     for module in (api, websocket, web):
         app.include_router(module.router)
     app.add_exception_handler(SeasonError, _season_error)
-    _close_on_shutdown(app, orchestrator)
+    _wrap_lifespan(app, orchestrator, data_dir)
     return orchestrator
 
 
@@ -90,13 +93,17 @@ async def _season_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=status_of(exc))
 
 
-def _close_on_shutdown(app: FastAPI, orchestrator: SeasonOrchestrator) -> None:
-    """Wrap the app's lifespan so the orchestrator closes after the app stops."""
+def _wrap_lifespan(
+    app: FastAPI, orchestrator: SeasonOrchestrator, data_dir: Path | None
+) -> None:
+    """Wrap the app's lifespan: load the sales history before serving (so no plan
+    pays for parsing it), close the orchestrator after the app stops."""
     inner = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(owner: Any) -> AsyncIterator[Any]:
         try:
+            await asyncio.to_thread(load_history, data_dir)
             context: AbstractAsyncContextManager[Any] = inner(owner)
             async with context as state:
                 yield state

@@ -70,7 +70,12 @@ class LiveServer:
 
     def __init__(self, app: Any, *, lifespan: Literal["on", "off"] = "on") -> None:
         self.app = app
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto
+        # says TCP, and without it each keep-alive response waits ~40 ms for the
+        # client's delayed ACK (Nagle).
+        self._sock = socket.socket(
+            socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+        )
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
         config = uvicorn.Config(
