@@ -29,7 +29,10 @@ def test_season_plan_against_the_server(cli: Cli) -> None:
     plan = result.json()
     forecast, inventory = plan["forecast"], plan["inventory"]
     assert len(forecast["weekly_curve"]) == 12, f"got {forecast['weekly_curve']}"
-    assert inventory["manufacturing_qty"] == round(forecast["total_units"] * 1.25)
+    expected = round(forecast["total_units"] * 1.25)
+    assert inventory["manufacturing_qty"] == expected, (
+        f"expected {expected} to manufacture, got {inventory['manufacturing_qty']}"
+    )
 
 
 def test_season_plan_exit_codes(cli: Cli) -> None:

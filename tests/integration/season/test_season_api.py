@@ -132,8 +132,10 @@ async def test_categories_and_scenarios(server: SeasonServer) -> None:
         "CAT001", "CAT002", "CAT003", "CAT004", "CAT005"
     ], f"got {categories}"  # fmt: skip
     assert all(c["has_history"] for c in categories), f"got {categories}"
-    assert [s["key"] for s in scenarios] == ["zara_style", "standard_retail", "luxury"]
-    assert scenarios[0]["parameters"]["season_start_date"] == str(date(2025, 3, 1))
+    keys = [s["key"] for s in scenarios]
+    assert keys == ["zara_style", "standard_retail", "luxury"], f"got {keys}"
+    start = scenarios[0]["parameters"]["season_start_date"]
+    assert start == str(date(2025, 3, 1)), f"expected 2025-03-01, got {start}"
 
 
 async def test_page_is_served(server: SeasonServer) -> None:
@@ -143,12 +145,19 @@ async def test_page_is_served(server: SeasonServer) -> None:
         page = await client.get("/season/")
         script = await client.get("/season/season.js")
         redirect = await client.get("/season")
-    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"], (
+        f"expected an HTML page, got {page.status_code} {page.headers}"
+    )
     assert 'id="strategy"' in page.text and 'id="chart"' in page.text, page.text[:200]
-    assert "script-src 'self'" in page.headers["content-security-policy"]
-    assert script.status_code == 200 and "/ws/orchestrator/" in script.text
-    assert script.headers["content-type"].startswith("text/javascript")
-    assert (redirect.status_code, redirect.headers["location"]) == (308, "/season/")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy, f"expected own scripts only, got {policy}"
+    assert script.status_code == 200 and "/ws/orchestrator/" in script.text, (
+        f"expected the page's script, got {script.status_code}"
+    )
+    kind = script.headers["content-type"]
+    assert kind.startswith("text/javascript"), f"expected JavaScript, got {kind}"
+    moved = (redirect.status_code, redirect.headers["location"])
+    assert moved == (308, "/season/"), f"expected 308 to /season/, got {moved}"
 
 
 async def test_get_run_of_another_workflow_is_404(

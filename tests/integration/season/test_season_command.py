@@ -32,6 +32,14 @@ async def plan(strategy: str, category: str = "CAT001", **options) -> ExitCode:
     return await plan_season(strategy, category, **options)
 
 
+async def exits(expected: ExitCode, capsys, *args, **options) -> str:
+    """Run the command, check its exit code; what it printed on stderr."""
+    code = await plan(*args, **options)
+    err = capsys.readouterr().err
+    assert code == expected, f"expected exit {expected!r}, got {code!r}: {err}"
+    return err
+
+
 async def test_plan_through_a_server(
     server: SeasonServer, scenarios: dict[str, Scenario], capsys
 ) -> None:
@@ -68,10 +76,10 @@ async def test_plan_failures_set_the_exit_code(
     server: SeasonServer = await serve()
     description = scenarios["zara_style"].description
     url = server.live.url
-    assert await plan(description, "CAT999", url=url) == ExitCode.NOT_FOUND
-    assert "DataNotFoundError (404)" in capsys.readouterr().err
-    assert await plan(MISSING_HOLDBACK, url=url, as_json=True) == ExitCode.USAGE
-    error = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    err = await exits(ExitCode.NOT_FOUND, capsys, description, "CAT999", url=url)
+    assert "DataNotFoundError (404)" in err, f"expected the 404 reported, got {err}"
+    err = await exits(ExitCode.USAGE, capsys, MISSING_HOLDBACK, url=url, as_json=True)
+    error = json.loads(err.strip().splitlines()[-1])
     assert error["details"] == {"missing": ["dc_holdback_percentage"]}, f"{error}"
     slow = FakeAgent(
         "demand",
@@ -81,16 +89,14 @@ async def test_plan_failures_set_the_exit_code(
         retry=NO_RETRY,
     )
     server.orchestrator.handoff.register_agent("demand", slow.agent, replace=True)
-    assert await plan(description, url=url) == ExitCode.TIMED_OUT
-    assert "AgentTimeoutError (504)" in capsys.readouterr().err
+    err = await exits(ExitCode.TIMED_OUT, capsys, description, url=url)
+    assert "AgentTimeoutError (504)" in err, f"expected the 504 reported, got {err}"
 
     locked: SeasonServer = await serve(api_keys="acme:key-acme-0123456789")
-    assert await plan(description, url=locked.live.url) == ExitCode.USAGE
-    assert "AuthenticationError (401)" in capsys.readouterr().err
-    assert (
-        await plan(description, url=locked.live.url, api_key="key-acme-0123456789")
-        == ExitCode.OK
-    )
+    err = await exits(ExitCode.USAGE, capsys, description, url=locked.live.url)
+    assert "AuthenticationError (401)" in err, f"expected the 401 reported, got {err}"
+    key = "key-acme-0123456789"
+    await exits(ExitCode.OK, capsys, description, url=locked.live.url, api_key=key)
 
 
 async def test_plan_timeout_and_unreachable_server(
@@ -125,8 +131,8 @@ async def test_plan_in_this_process(
     assert code == ExitCode.OK, f"expected exit 0, got {code}: {captured.err}"
     assert "Season plan for CAT004" in captured.out, captured.out
     assert "✓ demand completed" in captured.err, captured.err
-    assert await plan(MISSING_HOLDBACK) == ExitCode.USAGE
-    assert "ParameterExtractionError (422)" in capsys.readouterr().err
+    err = await exits(ExitCode.USAGE, capsys, MISSING_HOLDBACK)
+    assert "ParameterExtractionError (422)" in err, f"expected the 422, got {err}"
     with pytest.raises(typer.BadParameter, match="pattern"):
         await plan(MISSING_HOLDBACK, "CAT 1")
     with pytest.raises(typer.BadParameter):
@@ -150,13 +156,15 @@ def test_live_view_on_a_terminal() -> None:
     ]  # fmt: skip
     with view:
         ended = [view.show(message, "r") for message in messages]
-        assert not view.show({**base, "run_id": "other", "type": "complete"}, "r")
+        other = view.show({**base, "run_id": "other", "type": "complete"}, "r")
+        assert other is False, "expected another run's messages to be ignored"
     assert ended == [False] * 5 + [True], f"got {ended}"
     tasks = {task.fields["name"]: task for task in view.progress.tasks}
     assert tasks["demand"].completed == 1.0, f"got {tasks['demand']}"
     assert "boom" in tasks["inventory"].description, f"got {tasks['inventory']}"
     assert tasks["plan"].completed == 1.0, f"got {tasks['plan']}"
     error = {**base, "type": "error", "error": {"type": "E", "message": "x"}}
-    assert describe(error) == "✗ plan failed: E: x"
-    assert describe({**base, "type": "connected"}) is None
-    assert (sparkline([]), sparkline([1, 1]), sparkline([0, 7])) == ("", "▁▁", "▁█")
+    lines = (describe(error), describe({**base, "type": "connected"}))
+    assert lines == ("✗ plan failed: E: x", None), f"got {lines}"
+    sparks = (sparkline([]), sparkline([1, 1]), sparkline([0, 7]))
+    assert sparks == ("", "▁▁", "▁█"), f"got {sparks}"

@@ -70,7 +70,8 @@ async def test_malformed_agents_are_refused(orchestrator: SeasonOrchestrator) ->
     with pytest.raises(ConfigurationError, match="timeout_s must be positive"):
         handoff.register_agent("bad", unresolvable, timeout_s=0)
     handoff.register_agent("echo", unresolvable)
-    assert await handoff.call_agent("echo", {"x": 1}) == {"x": 1}
+    echoed = await handoff.call_agent("echo", {"x": 1})
+    assert echoed == {"x": 1}, f"expected the input back, got {echoed}"
 
 
 async def test_circuit_breaker_guards_a_failing_agent(
@@ -99,7 +100,8 @@ async def test_circuit_breaker_guards_a_failing_agent(
     failing.faults.clear()
     forecast = await handoff.call_agent("demand", context)
     assert forecast.total_units == 8000, f"got {forecast.total_units}"
-    assert (await handoff.call_agent("demand", context)).total_units == 8000
+    again = await handoff.call_agent("demand", context)
+    assert again.total_units == 8000, f"expected the closed circuit to pass, {again}"
 
 
 async def test_execution_log_is_bounded(
@@ -128,5 +130,6 @@ async def test_execution_log_is_bounded(
     call = asyncio.create_task(short.call_agent("slow", None, session_id="slow"))
     await wait_until(lambda: short.execution_log(session_id="slow"))
     short.clear()
-    assert await call == "done"
+    answer = await call
+    assert answer == "done", f"expected the call to finish, got {answer!r}"
     assert short.execution_log() == [], f"expected an empty log, got {short._entries}"

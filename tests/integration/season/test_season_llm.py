@@ -53,14 +53,16 @@ async def test_llm_extractor_from_environment(
     request = llm.requests[-1]
     assert request["model"] == llm.model, f"got {request['model']}"
     assert request["response_format"]["type"] == "json_schema", f"got {request}"
-    assert request["messages"][-1]["content"] == scenarios["luxury"].description
+    sent = request["messages"][-1]["content"]
+    assert sent == scenarios["luxury"].description, f"got {sent!r}"
 
 
 def test_offline_extractor_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without SEASON_LLM_BASE_URL the deterministic extractor is used; a base URL
     without a model is a configuration error naming the variable."""
     monkeypatch.delenv("SEASON_LLM_BASE_URL", raising=False)
-    assert isinstance(make_extractor(SeasonSettings()), RuleBasedExtractor)
+    default = make_extractor(SeasonSettings())
+    assert isinstance(default, RuleBasedExtractor), f"got {default!r}"
     settings = SeasonSettings(llm_base_url="http://127.0.0.1:9/v1", llm_model=" ")
     with pytest.raises(ConfigurationError, match="SEASON_LLM_MODEL"):
         make_extractor(settings)
@@ -72,7 +74,8 @@ async def test_llm_extractor_plans_through_the_api(
     """A served season app extracts with the LLM: parameters previews say so, and a
     whole plan runs on its answer."""
     server = await serve(season=llm_env)
-    assert server.orchestrator.extractor_kind == "llm"
+    kind = server.orchestrator.extractor_kind
+    assert kind == "llm", f"expected the LLM extractor, got {kind}"
     description = scenarios["zara_style"].description
     async with server.client() as client:
         preview = await client.get(
@@ -83,7 +86,8 @@ async def test_llm_extractor_plans_through_the_api(
         )
     assert preview.json()["extractor"] == "llm", f"got {preview.text}"
     assert response.status_code == 200, f"expected 200, got {response.text}"
-    assert response.json()["plan"]["inventory"]["manufacturing_qty"] == 10000
+    made = response.json()["plan"]["inventory"]["manufacturing_qty"]
+    assert made == 10000, f"expected 10000 to manufacture, got {made}"
     assert len(llm.requests) == 2, f"expected two LLM calls, got {len(llm.requests)}"
 
 

@@ -131,7 +131,8 @@ async def test_multiple_concurrent_connections(
         endings = await asyncio.gather(
             *(read_until(ws, "complete", "error") for ws in sockets)
         )
-        assert [messages[-1]["type"] for messages in endings] == ["complete"] * 3
+        last = [messages[-1]["type"] for messages in endings]
+        assert last == ["complete"] * 3, f"expected three completes, got {last}"
     finally:
         for stream in streams:
             await stream.__aexit__(None, None, None)
@@ -176,7 +177,8 @@ async def test_streams_are_per_tenant(serve, scenarios: dict[str, Scenario]) -> 
             )
         assert response.status_code == 200, f"got {response.text}"
         messages = await read_until(acme, "complete")
-        assert messages[-1]["run_id"] == response.json()["run_id"]
+        run_id = response.json()["run_id"]
+        assert messages[-1]["run_id"] == run_id, f"expected {run_id}: {messages[-1]}"
         await assert_silent(globex, 0.3)
         async with server.client(keys["globex"]) as other:
             run_id = response.json()["run_id"]
@@ -252,7 +254,8 @@ async def test_connection_that_cannot_send_is_dropped(server: SeasonServer) -> N
     connection = Connection(BrokenSocket(), "gone", "default")  # type: ignore[arg-type]
     manager._add(connection)
     assert manager.connection_count == 1, f"got {manager.connection_count}"
-    assert await manager.send(connection, {"type": "progress"}) is False
+    sent = await manager.send(connection, {"type": "progress"})
+    assert sent is False, f"expected the send to fail, got {sent}"
     assert manager.connection_count == 0, f"got {manager.connection_count}"
     assert connection.closed.is_set(), "expected the connection marked closed"
     manager._drop(connection)  # dropping twice is harmless
