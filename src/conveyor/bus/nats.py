@@ -133,17 +133,23 @@ class NatsBus(Bus):
 
     @classmethod
     def from_url(cls, url: str) -> NatsBus:
-        """A bus for `nats://host:port?namespace=…&partitions=…`."""
+        """A bus for `nats://host:port?namespace=…&partitions=…&pin_ttl=…
+        &max_deliver=…`."""
         parts = urlsplit(url)
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         try:
             partitions = int(options.get("partitions", 16))
+            dispatch = DispatchConfig(
+                pin_ttl_s=float(options.get("pin_ttl", 5.0)),
+                max_deliver=int(options.get("max_deliver", 5)),
+            )
         except ValueError as exc:
             raise ConfigurationError(f"bus URL {url!r}: {exc}") from exc
         return cls(
             urlunsplit(parts._replace(query="")),
             namespace=options.get("namespace", "conveyor"),
             partitions=partitions,
+            dispatch=dispatch,
         )
 
     # lifecycle ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ from .run import run
 from .runs import runs_app
 from .season import season_app
 from .serve import serve
+from .worker import worker
 
 __all__ = ["ExitCode", "app", "main"]
 
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 app.command("serve", epilog=EPILOG)(serve)
 app.command("run", epilog=EPILOG)(run)
+app.command("worker", epilog=EPILOG)(worker)
 app.add_typer(runs_app, name="runs", epilog=EPILOG)
 app.add_typer(dlq_app, name="dlq", epilog=EPILOG)
 app.add_typer(season_app, name="season")

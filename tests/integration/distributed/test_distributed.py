@@ -1,0 +1,246 @@
+"""Distributed mode with real worker processes: a worker killed mid-step, key order
+across workers, NATS and PostgreSQL restarts, and the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+import worker_app
+
+from conveyor import Conveyor, Settings
+from conveyor.events import Event
+from conveyor.runs import RunRecord, RunStatus
+from conveyor.testing import assert_events, wait_until
+from conveyor.testing.servers import NatsServer, PostgresServer
+
+HERE = Path(__file__).parent
+pytestmark = pytest.mark.slow
+
+
+class Cluster:
+    """Worker processes and an API-only app on one database and NATS namespace."""
+
+    def __init__(self, store_url: str, nats_url: str, tmp_path: Path) -> None:
+        self.store_url = store_url
+        namespace = f"t{uuid.uuid4().hex[:10]}"
+        self.bus_url = f"{nats_url}?namespace={namespace}&partitions=4&pin_ttl=1"
+        self.calls_file = str(tmp_path / "calls.log")
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.apps: list[Conveyor] = []
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "CONVEYOR_STORE_URL": self.store_url,
+            "CONVEYOR_BUS_URL": self.bus_url,
+            "CONVEYOR_LEASE_TTL_S": "2",
+            "CONVEYOR_HEARTBEAT_S": "0.5",
+            "TEST_CALLS_FILE": self.calls_file,
+        }
+
+    def worker(self) -> subprocess.Popen[bytes]:
+        """Start a `conveyor worker` process."""
+        argv = [sys.executable, "-m", "conveyor.cli", "worker", "--no-examples"]
+        argv += ["--app", "worker_app:make_app", "--drain-timeout", "5"]
+        env = {**self.env(), "CONVEYOR_WORKER_ID": f"w-{uuid.uuid4().hex[:8]}"}
+        process = subprocess.Popen(
+            argv, cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        self.processes.append(process)
+        return process
+
+    async def api(self) -> Conveyor:
+        """An API-only app (dispatches, never executes)."""
+        settings = Settings(
+            store_url=self.store_url, bus_url=self.bus_url, lease_ttl_s=2,
+            heartbeat_s=0.5,
+        )  # fmt: skip
+        app = Conveyor(
+            settings=settings,
+            run_workers=False,
+            workflows=[worker_app.checkout, worker_app.keyed],
+        )
+        await app.open()
+        self.apps.append(app)
+        return app
+
+    def calls(self) -> list[dict[str, Any]]:
+        return worker_app.calls(self.calls_file)
+
+    async def aclose(self) -> None:
+        for app in self.apps:
+            await app.aclose()
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stderr is not None:
+                process.stderr.close()
+
+
+@pytest.fixture(name="own_nats", scope="module")
+def fixture_own_nats() -> Iterator[NatsServer]:
+    """A NATS server these tests may restart."""
+    with NatsServer() as server:
+        yield server
+
+
+@pytest.fixture(name="own_postgres", scope="module")
+def fixture_own_postgres() -> Iterator[PostgresServer]:
+    """A durable PostgreSQL server these tests may restart."""
+    with PostgresServer(durable=True) as server:
+        yield server
+
+
+@pytest_asyncio.fixture(name="cluster")
+async def fixture_cluster(
+    postgres_database: Any, nats_server: Any, tmp_path: Path
+) -> AsyncIterator[Cluster]:
+    """A cluster on the session's servers."""
+    cluster = Cluster(postgres_database.url, nats_server.url, tmp_path)
+    try:
+        yield cluster
+    finally:
+        await cluster.aclose()
+
+
+async def effects(store_url: str) -> list[str]:
+    conn = await asyncpg.connect(store_url)
+    try:
+        return [row[0] for row in await conn.fetch("SELECT key FROM effects")]
+    finally:
+        await conn.close()
+
+
+async def test_worker_sigkill_run_recovered_once(cluster: Cluster) -> None:
+    """A worker process SIGKILLed in the middle of a step: after its lease expires
+    another worker finishes the run; the completed step is not run again and the
+    interrupted one runs again with the same idempotency key, so its side effect
+    happens once."""
+    cluster.worker()
+    cluster.worker()
+    api = await cluster.api()
+    handle = await api.start("checkout", "hang-1")
+    charges = await wait_until(
+        lambda: [c for c in cluster.calls() if c["step"] == "charge"], timeout=30
+    )
+    victim = charges[0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    assert await handle.result(timeout_s=60) == "charged hang-1"
+    calls = cluster.calls()
+    charges = [c for c in calls if c["step"] == "charge"]
+    assert len(charges) == 2 and charges[1]["pid"] != victim, charges
+    assert charges[0]["key"] == charges[1]["key"], "same idempotency key on retry"
+    assert [c["step"] for c in calls].count("prepare") == 1, "prepare ran once"
+    assert await effects(cluster.store_url) == [charges[0]["key"]], "effect once"
+    expected = ["step.completed", "run.recovered", "step.completed", "run.completed"]
+    await assert_events(api, handle.run_id, expected)
+    run = await api.get_run(handle.run_id)
+    assert run.status is RunStatus.COMPLETED and run.recoveries == 1
+
+
+async def test_cross_worker_per_key_ordering(cluster: Cluster) -> None:
+    """With two worker processes, runs of one key start in submission order and
+    never overlap; all keys complete."""
+    cluster.worker()
+    cluster.worker()
+    api = await cluster.api()
+    handles = [
+        await api.start("keyed", {"key": key, "n": n}, key=key)
+        for n in range(8)
+        for key in ("a", "b", "c")
+    ]
+    await asyncio.gather(*(h.result(timeout_s=90) for h in handles))
+    for key in ("a", "b", "c"):
+        trace = [(c["step"], c["n"]) for c in cluster.calls() if c.get("k") == key]
+        expected = [(step, n) for n in range(8) for step in ("start", "end")]
+        assert trace == expected, f"key {key} ran as {trace}"
+
+
+async def submit_through_outage(api: Conveyor, outage: Any, count: int) -> list[Any]:
+    """Submit `count` keyed runs, with `outage()` halfway; return their handles."""
+    handles = []
+    for n in range(count):
+        if n == count // 2:
+            outage()
+        key = f"k{n % 5}"
+        handles.append(await api.start("keyed", {"key": key, "n": n}, key=key))
+    return handles
+
+
+def assert_each_ran_once(cluster: Cluster, count: int) -> None:
+    starts = sorted(c["n"] for c in cluster.calls() if c["step"] == "start")
+    assert starts == list(range(count)), f"each run once, got {starts}"
+
+
+async def test_nats_restart_no_loss(
+    own_nats: NatsServer, postgres_database: Any, tmp_path: Path
+) -> None:
+    """The NATS server restarts mid-stream: every run still completes, once."""
+    cluster = Cluster(postgres_database.url, own_nats.url, tmp_path)
+    try:
+        cluster.worker()
+        cluster.worker()
+        api = await cluster.api()
+        handles = await submit_through_outage(api, own_nats.restart, 30)
+        results = await asyncio.gather(*(h.result(timeout_s=90) for h in handles))
+        assert sorted(results) == list(range(30))
+        assert_each_ran_once(cluster, 30)
+        assert len({h.run_id for h in handles}) == 30
+    finally:
+        await cluster.aclose()
+
+
+async def test_postgres_restart_recovers(
+    own_postgres: PostgresServer, nats_server: Any, tmp_path: Path
+) -> None:
+    """PostgreSQL restarts mid-stream: connections are re-established and every
+    run completes, once."""
+    database = own_postgres.create_database(f"restart_{uuid.uuid4().hex[:8]}")
+    cluster = Cluster(database.url, nats_server.url, tmp_path)
+    try:
+        cluster.worker()
+        cluster.worker()
+        api = await cluster.api()
+        handles = await submit_through_outage(api, own_postgres.restart, 30)
+        results = await asyncio.gather(*(h.result(timeout_s=90) for h in handles))
+        assert sorted(results) == list(range(30))
+        assert_each_ran_once(cluster, 30)
+    finally:
+        await cluster.aclose()
+
+
+async def test_outbox_atomicity(cluster: Cluster) -> None:
+    """A run stored with its dispatch message but never published (the API process
+    died between its commit and the publish) still runs: the relay sends the
+    message from the outbox, and claiming the run removes it."""
+    cluster.worker()
+    api = await cluster.api()
+    store = api.store
+    now = api.clock.now()
+    run = RunRecord(
+        id=uuid.uuid4().hex, workflow="keyed", tenant="default",
+        status=RunStatus.PENDING, input={"key": "x", "n": 7}, created_at=now,
+        updated_at=now, key="x",
+    )  # fmt: skip
+    first = Event(run.id, 1, "run.submitted", now, "default", "keyed")
+    await store.create_run(run, first)  # stored with its message; nothing sent
+    assert await store.outbox_size() == 1  # type: ignore[attr-defined]
+    assert await api.result(run.id, timeout_s=60) == 7
+    assert await store.outbox_size() == 0  # type: ignore[attr-defined]
