@@ -1,0 +1,159 @@
+"""Distributed-mode benchmark: the 3-step no-op workflow on PostgreSQL + NATS
+JetStream with 1, 2 and 4 `conveyor worker` processes, beside embedded mode
+(SQLite + in-process) measured in the same run on the same machine.
+
+Servers come from the wheels (PostgreSQL with fsync off, as in the tests); the
+driver is an API-only app submitting `--concurrency` runs at a time and waiting
+for each result. Latency is start → result. Writes
+benchmarks/results/distributed.json.
+
+    uv run python benchmarks/distributed.py [--runs 2000] [--concurrency 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from conveyor import Conveyor, Settings, agent, workflow
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+TARGET_WORKFLOWS_PER_S_2_WORKERS = 500
+
+
+@agent
+async def noop(data: int) -> int:
+    return data
+
+
+@workflow
+async def three_steps(run: Any, data: int) -> int:
+    first = await run.step(noop, data)
+    second = await run.step(noop, first)
+    return int(await run.step(noop, second))
+
+
+def make_app() -> Conveyor:
+    """The workers' app (settings from CONVEYOR_* variables)."""
+    return Conveyor(workflows=[three_steps])
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def measure(app: Conveyor, total: int, width: int) -> dict[str, float]:
+    latencies: list[float] = []
+    gate = asyncio.Semaphore(width)
+
+    async def one() -> None:
+        async with gate:
+            began = time.perf_counter()
+            await app.run(three_steps, 1)
+            latencies.append(time.perf_counter() - began)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(total)))
+    elapsed = time.perf_counter() - began
+    return {
+        "runs": total,
+        "concurrency": width,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p95_ms": percentile(latencies, 0.95) * 1000,
+        "workflows_per_s": total / elapsed,
+    }
+
+
+async def embedded(total: int, width: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(store_url=f"sqlite:///{tmp}/bench.db")
+        async with Conveyor(settings=settings, workflows=[three_steps]) as app:
+            await measure(app, min(200, total), width)  # warm-up
+            return await measure(app, total, width)
+
+
+async def distributed(
+    workers: int, total: int, width: int, store_url: str, nats_url: str
+) -> dict[str, float]:
+    bus_url = f"{nats_url}?namespace=b{uuid.uuid4().hex[:8]}&partitions=16&pin_ttl=2"
+    env = {**os.environ, "CONVEYOR_STORE_URL": store_url, "CONVEYOR_BUS_URL": bus_url}
+    argv = [sys.executable, "-m", "conveyor.cli", "worker", "--no-examples"]
+    argv += ["--app", "distributed:make_app"]
+    processes = [
+        subprocess.Popen(  # noqa: ASYNC220 - spawning is instant; we never wait here
+            argv,
+            cwd=HERE,
+            env={**env, "CONVEYOR_WORKER_ID": f"bench-{n}"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for n in range(workers)
+    ]
+    settings = Settings(store_url=store_url, bus_url=bus_url)
+    try:
+        async with Conveyor(
+            settings=settings, workflows=[three_steps], run_workers=False
+        ) as app:
+            await measure(app, min(300, total), width)  # warm-up: pins settle
+            result = await measure(app, total, width)
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(30)
+    return {"workers": workers, **result}
+
+
+def line(label: str, row: dict[str, Any]) -> str:
+    """One printed row of the table."""
+    return (
+        f"{label:<12} p50 {row['p50_ms']:7.1f} ms  p95 {row['p95_ms']:7.1f} ms  "
+        f"{row['workflows_per_s']:7.1f} workflows/s"
+    )
+
+
+async def main(total: int, width: int, counts: list[int]) -> dict[str, Any]:
+    from conveyor.testing.servers import NatsServer, PostgresServer
+
+    rows: list[dict[str, Any]] = []
+    reference = await embedded(total, width)
+    print(line("embedded", reference))
+    with PostgresServer() as postgres, NatsServer() as nats:
+        for workers in counts:
+            database = postgres.create_database(f"bench_{workers}")
+            row = await distributed(workers, total, width, database.url, nats.url)
+            row["vs_embedded"] = row["workflows_per_s"] / reference["workflows_per_s"]
+            rows.append(row)
+            ratio = row["vs_embedded"]
+            print(line(f"{workers} worker(s)", row) + f"  ({ratio:.2f}x embedded)")
+    two = next((r for r in rows if r["workers"] == 2), None)
+    if two is not None:
+        target = TARGET_WORKFLOWS_PER_S_2_WORKERS
+        verdict = "meets" if two["workflows_per_s"] >= target else "misses"
+        print(f"target >= {target} workflows/s with 2 workers: {verdict}")
+    return {"embedded": reference, "distributed": rows, "cpus": os.cpu_count()}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--workers", default="1,2,4")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",")]
+    results = asyncio.run(main(args.runs, args.concurrency, counts))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "distributed.json").write_text(json.dumps(results, indent=2) + "\n")
