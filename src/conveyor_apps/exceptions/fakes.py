@@ -12,17 +12,15 @@ all of them, with any status) or to stall, for fault tests. Control it in proces
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from conveyor.serde import digest
+from conveyor.testing.http import LocalServer
 
 from .playbooks import ToolName
 from .tools import IDEMPOTENCY_HEADER, REPLAYED_HEADER, TOOL_SPECS, ToolRequest
@@ -240,49 +238,10 @@ def create_app() -> FastAPI:
     return FakeServices().app
 
 
-class FakeServer:
+class FakeServer(LocalServer):
     """The fake services on a real uvicorn server on a free 127.0.0.1 port, running
     as a task of the current event loop: `async with FakeServer() as server:`."""
 
     def __init__(self, services: FakeServices | None = None) -> None:
         self.services = services or FakeServices()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.bind(("127.0.0.1", 0))
-        self.port: int = self._sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            self.services.app,
-            log_config=None,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=5,
-        )
-        self._server = uvicorn.Server(config)
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Serve until `stop`."""
-        self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.005)
-
-    async def stop(self) -> None:
-        """Shut down gracefully and release the port."""
-        self._server.should_exit = True
-        if self._task is not None:
-            await self._task
-        self._sock.close()
-
-    async def __aenter__(self) -> FakeServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+        super().__init__(self.services.app)

@@ -222,9 +222,9 @@ async def test_server_that_cannot_start_raises() -> None:
 
 
 async def test_stopping_an_unstarted_server_releases_the_port() -> None:
-    """`stop` without `start` just closes the bound socket."""
+    """`aclose` without `start` just closes the bound socket."""
     server = FakeServer()
-    await server.stop()
+    await server.aclose()
     assert server._sock.fileno() == -1, "the socket must be closed"
 
 
