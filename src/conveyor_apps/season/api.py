@@ -5,7 +5,7 @@ and list categories and reference scenarios for the planner's page."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -109,7 +109,7 @@ class ParametersResponse(_Body):
     """The parameters a strategy states."""
 
     parameters: SeasonParameters
-    extractor: Literal["rules", "llm"] | str
+    extractor: str = Field(description="Which extractor read it: rules or llm.")
 
 
 # routes --------------------------------------------------------------------------

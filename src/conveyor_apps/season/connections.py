@@ -31,7 +31,6 @@ class Connection:
     websocket: WebSocket
     session_id: str
     tenant: str
-    sent: int = 0
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -78,7 +77,6 @@ class ConnectionManager:
         except Exception:  # closed or broken: whatever the server reports, it's gone
             self._drop(connection)
             return False
-        connection.sent += 1
         return True
 
     # serving -------------------------------------------------------------------------

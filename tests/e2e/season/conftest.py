@@ -1,14 +1,17 @@
-"""Fixtures for the season page in a real browser: the season app with the real
-agents served on a free loopback port, and Debian's chromium driven by Playwright."""
+"""Fixtures for the season end-to-end tests: `conveyor serve` without SEASON_*
+variables, the season app with the real agents served in-process on a free loopback
+port, and Debian's chromium driven by Playwright."""
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from e2e_support import ServerProcess, serving
 from playwright.async_api import Browser, Page, async_playwright
 
 from conveyor.api import create_app
@@ -25,6 +28,26 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _offline_extractor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep a developer's SEASON_* variables (an LLM endpoint) out of the tests."""
+    for name in list(os.environ):
+        if name.startswith("SEASON_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """`conveyor serve` (season mounted) on a free port, started without the
+    developer's SEASON_* variables so it plans offline."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("SEASON_"):
+                patch.delenv(name)
+        with serving(tmp_path_factory.mktemp("season-serve")) as running:
+            yield running
 
 
 def chromium_path() -> Path:

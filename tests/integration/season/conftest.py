@@ -4,6 +4,7 @@ uvicorn server on a free loopback port."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -23,6 +24,14 @@ from conveyor_apps.season import (
 from conveyor_apps.season.testing import LiveServer, use_mock_demand
 
 ServeSeason = Callable[..., Awaitable[SeasonServer]]
+
+
+@pytest.fixture(autouse=True)
+def _offline_extractor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep a developer's SEASON_* variables (an LLM endpoint) out of the tests."""
+    for name in list(os.environ):
+        if name.startswith("SEASON_"):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture(name="scenarios", scope="session")
