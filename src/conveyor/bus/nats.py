@@ -34,6 +34,7 @@ from ..errors import ConfigurationError, SlowConsumerError
 from ..events import Event
 from .base import Bus, Control, ControlHandler, EventListener, Subscription, Topic
 from .nats_dispatch import (
+    GROUP,
     DeliveryHandler,
     DispatchConfig,
     PartitionPuller,
@@ -405,6 +406,15 @@ class NatsBus(Bus):
             task.cancel()
         await asyncio.gather(*stopping, return_exceptions=True)
         self._tasks = [task for task in self._tasks if task not in stopping]
+        for puller in pulling:  # hand our partitions over now, not after pin_ttl
+            if puller.pin_id is not None and self.nc is not None:
+                with contextlib.suppress(Exception):
+                    await self.nc.request(
+                        f"$JS.API.CONSUMER.UNPIN.{self.subjects.runs_stream}."
+                        f"{self.subjects.consumer(puller.partition)}",
+                        json.dumps({"group": GROUP}).encode(),
+                        timeout=2,
+                    )
 
     @property
     def pinned_partitions(self) -> list[int]:

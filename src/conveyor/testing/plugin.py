@@ -124,7 +124,9 @@ class DistributedSetup:
             "worker_id": worker,
             **settings,
             "store_url": url,
-            "bus_url": f"{self.nats.url}?namespace={self.namespace}&partitions=4",
+            "bus_url": (
+                f"{self.nats.url}?namespace={self.namespace}&partitions=4&pin_ttl=1"
+            ),
         }
 
     def cleanup(self) -> None:
