@@ -459,6 +459,13 @@ class Conveyor:
         """Dead letters not yet replayed, newest first."""
         return await self.store.list_dead_letters(tenant, limit)
 
+    async def dead_letter(
+        self, dead_letter_id: str, tenant: str | None = None
+    ) -> DeadLetter:
+        """One dead letter (`DeadLetterNotFoundError` if missing or another
+        tenant's)."""
+        return await self.store.get_dead_letter(dead_letter_id, tenant)
+
     async def replay(self, dead_letter_id: str, tenant: str | None = None) -> RunHandle:
         """Replay a dead letter: its run resumes from the failed step (completed steps
         keep their results)."""

@@ -30,7 +30,7 @@ async def get_dead_letter(
     dead_letter_id: LetterId, state: State, tenant: Tenant
 ) -> DeadLetterOut:
     """One dead letter of the tenant."""
-    letter = await state.conveyor.store.get_dead_letter(dead_letter_id, tenant)
+    letter = await state.conveyor.dead_letter(dead_letter_id, tenant)
     return DeadLetterOut.of(letter)
 
 
