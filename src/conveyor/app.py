@@ -9,21 +9,20 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any
 
-from .agents import Agent, AgentRuntime, StepContext, call_with_policies, make_agent
+from .agents import Agent, AgentRuntime, make_agent
 from .bus import open_bus
-from .bus.base import Bus, Control, Topic
-from .clock import Clock, SystemClock, wait_with_timeout
+from .bus.base import Bus, Control
+from .clock import Clock, SystemClock
+from .direct import call_directly
 from .errors import (
     AgentNotFoundError,
     ConfigurationError,
     IllegalTransitionError,
     NotFoundError,
     RunCancelledError,
-    RunFailedError,
-    SlowConsumerError,
     WorkflowNotFoundError,
 )
-from .events import TERMINAL_EVENTS, Event, EventType
+from .events import Event, EventType
 from .runners.base import Runner
 from .runners.local import LocalRunner
 from .runs import RunRecord, RunStatus, check_transition
@@ -31,9 +30,8 @@ from .serde import check_size, to_jsonable
 from .settings import Settings
 from .store import open_store
 from .store.base import DeadLetter, RunQuery, RunUpdate, Store, WriteBatch
+from .watching import follow_events, wait_for_result
 from .workflows import Workflow
-
-TERMINAL_TYPES = frozenset(event.value for event in TERMINAL_EVENTS)
 
 
 class RunHandle:
@@ -295,43 +293,9 @@ class Conveyor:
         self, run_id: str, tenant: str | None = None, timeout_s: float | None = None
     ) -> Any:
         """Wait for the run to end and return its output."""
-        subscriptions = [self.bus.subscribe(Topic(run_id=run_id))]
-        try:
-            await self.bus.flush()
-            run = await self.get_run(run_id, tenant)
-            if not run.status.is_terminal:
+        return await wait_for_result(self, run_id, tenant, timeout_s)
 
-                async def until_terminal() -> Event | None:
-                    while True:
-                        try:
-                            async for event in subscriptions[-1]:
-                                if event.type in TERMINAL_TYPES:
-                                    return event
-                            raise ConfigurationError("the event bus closed")
-                        except SlowConsumerError:
-                            # A wide fan-out outpaces this waiter, and only the end
-                            # matters: listen afresh, then look at the stored run.
-                            subscriptions.append(
-                                self.bus.subscribe(Topic(run_id=run_id))
-                            )
-                            if (await self.get_run(run_id)).status.is_terminal:
-                                return None
-
-                ended = await wait_with_timeout(self.clock, until_terminal(), timeout_s)
-                if ended is not None and ended.type == EventType.RUN_COMPLETED:
-                    return ended.data.get("output")
-                run = await self.get_run(run_id, tenant)
-        finally:
-            for subscription in subscriptions:
-                await subscription.aclose()
-        if run.status is RunStatus.COMPLETED:
-            return run.output
-        if run.status is RunStatus.CANCELLED:
-            raise RunCancelledError(run_id)
-        error = run.error or {}
-        raise RunFailedError(run_id, f"{error.get('type')}: {error.get('message')}")
-
-    async def events(
+    def events(
         self,
         run_id: str,
         *,
@@ -341,40 +305,7 @@ class Conveyor:
     ) -> AsyncGenerator[Event, None]:
         """Stored events with seq > `after`, then (if `follow`) live ones until the
         run ends. No event is missed or repeated at the seam."""
-        await self.get_run(run_id, tenant)
-        subscription = self.bus.subscribe(
-            Topic(run_id=run_id), max_queued=self.settings.max_ws_queue
-        )
-        try:
-            await self.bus.flush()
-            last = after
-            while True:
-                batch = await self.store.read_events(run_id, last, limit=1000)
-                for event in batch:
-                    yield event
-                    last = event.seq
-                    if event.type in TERMINAL_TYPES and follow:
-                        run = await self.get_run(run_id)
-                        if run.status.is_terminal:
-                            return
-                if len(batch) < 1000:
-                    break
-            if not follow:
-                return
-            async for event in subscription:
-                if event.seq <= last:
-                    continue
-                if event.seq > last + 1:  # fell behind live: fill the gap from storage
-                    for missed in await self.store.read_events(
-                        run_id, last, event.seq - last - 1
-                    ):
-                        yield missed
-                yield event
-                last = event.seq
-                if event.type in TERMINAL_TYPES:
-                    return
-        finally:
-            await subscription.aclose()
+        return follow_events(self, run_id, after=after, tenant=tenant, follow=follow)
 
     # control ----------------------------------------------------------------------
     async def cancel(self, run_id: str, tenant: str | None = None) -> RunRecord:
@@ -518,78 +449,6 @@ class Conveyor:
     ) -> Any:
         """Call an agent outside any workflow: same policies and events, not durable."""
         spec = target if isinstance(target, Agent) else self.get_agent(target)
-        if timeout_s is not None:
-            from dataclasses import replace
-
-            spec = replace(spec, timeout_s=timeout_s)
-        observer = _DirectObserver(self, spec.name, tenant, session_id)
-        ctx = StepContext(spec.name, None, None, tenant, session_id, observer)
-        result, attempts = await call_with_policies(self.runtime, spec, ctx, data)
-        observer.completed(attempts)
-        return result
-
-
-class _DirectObserver:
-    """Publishes (unstored) events for an agent called outside a workflow."""
-
-    def __init__(
-        self, app: Conveyor, name: str, tenant: str, session_id: str | None
-    ) -> None:
-        self.app = app
-        self.name = name
-        self.tenant = tenant
-        self.session_id = session_id
-        self.call_id = f"call-{uuid.uuid4().hex}"
-        self.seq = 0
-
-    def _publish(
-        self, type_: EventType, attempt: int | None, data: dict[str, Any]
-    ) -> None:
-        self.seq += 1
-        self.app.bus.publish(
-            [
-                Event(
-                    run_id=self.call_id,
-                    seq=self.seq,
-                    type=type_.value,
-                    timestamp=self.app.clock.now(),
-                    tenant=self.tenant,
-                    workflow="",
-                    session_id=self.session_id,
-                    step=self.name,
-                    attempt=attempt,
-                    data=data,
-                )
-            ]
-        )
-
-    def attempt_started(self, attempt: int) -> None:
-        self._publish(EventType.STEP_STARTED, attempt, {})
-
-    def attempt_failed(
-        self, attempt: int, error: BaseException, backoff_s: float | None
-    ) -> None:
-        kind = (
-            EventType.STEP_RETRYING if backoff_s is not None else EventType.STEP_FAILED
-        )
-        self._publish(
-            kind,
-            attempt,
-            {
-                "error": {"type": type(error).__name__, "message": str(error)},
-                "backoff_s": backoff_s,
-            },
-        )
-
-    def completed(self, attempts: int) -> None:
-        """The call returned."""
-        self._publish(EventType.STEP_COMPLETED, attempts, {})
-
-    def progress(
-        self, fraction: float | None, message: str, data: dict[str, Any]
-    ) -> None:
-        self._publish(
-            EventType.STEP_PROGRESS,
-            None,
-            {"fraction": fraction, "message": message, **data},
+        return await call_directly(
+            self, spec, data, tenant=tenant, session_id=session_id, timeout_s=timeout_s
         )

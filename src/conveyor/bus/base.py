@@ -34,17 +34,21 @@ EventListener = Callable[[Event], None]
 
 @dataclass(frozen=True, slots=True)
 class Topic:
-    """Which events a subscriber wants: one run, one session, or a whole tenant."""
+    """Which events a subscriber wants: one run, one session, or a whole tenant;
+    optionally only some event `types` (a waiter for the end wants no progress)."""
 
     run_id: str | None = None
     session_id: str | None = None
     tenant: str | None = None
+    types: frozenset[str] | None = None
 
     def matches(self, event: Event) -> bool:
         """Whether `event` belongs to this topic."""
         if self.run_id is not None and event.run_id != self.run_id:
             return False
         if self.session_id is not None and event.session_id != self.session_id:
+            return False
+        if self.types is not None and event.type not in self.types:
             return False
         return self.tenant is None or event.tenant == self.tenant
 
