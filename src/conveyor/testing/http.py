@@ -31,7 +31,12 @@ class LocalServer:
         send_buffer_bytes: int | None = None,
         **options: Any,
     ) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto
+        # says TCP; without it every keep-alive response waits ~40 ms for the
+        # client's delayed ACK (Nagle).
+        self._sock = socket.socket(
+            socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+        )
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if send_buffer_bytes is not None:
             self._sock.setsockopt(
