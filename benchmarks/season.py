@@ -26,6 +26,7 @@ import httpx
 
 from conveyor import Conveyor, Settings
 from conveyor.api import create_app
+from conveyor.testing import LocalServer
 from conveyor_apps.season import (
     PlanRequest,
     assemble_context,
@@ -35,7 +36,7 @@ from conveyor_apps.season import (
     load_scenarios,
 )
 from conveyor_apps.season.agents import DEMAND, demand
-from conveyor_apps.season.testing import LiveServer, use_mock_demand
+from conveyor_apps.season.testing import use_mock_demand
 
 RESULTS = Path(__file__).parent / "results"
 SPEC_WORKFLOW_S = 10.0
@@ -128,7 +129,7 @@ async def workflows(runs: int, directory: str) -> dict[str, Any]:
         concurrent_s = time.perf_counter() - began
 
         async with (
-            LiveServer(api) as server,
+            LocalServer(api, lifespan="on") as server,
             httpx.AsyncClient(base_url=server.url, timeout=60) as client,
         ):
 

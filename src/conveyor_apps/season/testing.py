@@ -1,12 +1,10 @@
-"""The season test kit: the mock Demand agent (exactly 8000 units), a fake
-OpenAI-compatible chat server answering over real HTTP on 127.0.0.1, and
-`LiveServer`, which serves any ASGI app on a free loopback port in this event loop.
+"""The season test kit: the mock Demand agent (exactly 8000 units) and a fake
+OpenAI-compatible chat server answering over real HTTP on 127.0.0.1 (served, like the
+season app in tests, by `conveyor.testing.LocalServer`).
 
 ```python
 orchestrator = install(conveyor, app)
 use_mock_demand(orchestrator.handoff)            # demand now forecasts 8000 units
-async with LiveServer(app) as server:            # server.url, server.ws_url(path)
-    ...
 async with FakeChatServer() as llm:              # SEASON_LLM_BASE_URL=llm.base_url
     extractor = LLMExtractor(llm.base_url, llm.api_key, llm.model)
 ```
@@ -14,20 +12,18 @@ async with FakeChatServer() as llm:              # SEASON_LLM_BASE_URL=llm.base_
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import time
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from conveyor import Agent, HandoffManager, StepContext
 from conveyor.policies import NO_RETRY
+from conveyor.testing import LocalServer
 
 from .agents import DEMAND
 from .context import SeasonContext
@@ -37,7 +33,6 @@ from .extraction.rules import extract_fields
 __all__ = [
     "MOCK_TOTAL_UNITS",
     "FakeChatServer",
-    "LiveServer",
     "mock_demand",
     "use_mock_demand",
 ]
@@ -58,74 +53,6 @@ def use_mock_demand(
     return manager.register_agent(
         DEMAND, mock_demand, timeout_s=timeout_s, retry=NO_RETRY, replace=True
     )
-
-
-class LiveServer:
-    """uvicorn serving `app` on 127.0.0.1 (a free port), as a task of this loop.
-
-    Args:
-        app: any ASGI app; its lifespan runs unless `lifespan` is "off".
-        lifespan: uvicorn's lifespan mode.
-    """
-
-    def __init__(self, app: Any, *, lifespan: Literal["on", "off"] = "on") -> None:
-        self.app = app
-        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto
-        # says TCP, and without it each keep-alive response waits ~40 ms for the
-        # client's delayed ACK (Nagle).
-        self._sock = socket.socket(
-            socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
-        )
-        self._sock.bind(("127.0.0.1", 0))
-        self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(
-            app,
-            log_config=None,
-            log_level="warning",
-            lifespan=lifespan,
-            ws_ping_interval=None,
-            timeout_graceful_shutdown=5,
-        )
-        self._server = uvicorn.Server(config)
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def url(self) -> str:
-        """`http://127.0.0.1:PORT`."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def ws_url(self, path: str) -> str:
-        """The `ws://` URL of `path` on this server."""
-        return f"ws://127.0.0.1:{self.port}{path}"
-
-    async def start(self) -> None:
-        """Serve until `aclose`; returns once the port accepts connections."""
-        self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()  # it could not start: say why
-                raise RuntimeError("the server stopped before it started")
-            await asyncio.sleep(0.005)
-
-    async def aclose(self) -> None:
-        """Shut down gracefully (open connections are closed) and free the port."""
-        self._server.should_exit = True
-        if self._task is not None:
-            await self._task
-            self._task = None
-        self._sock.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +78,7 @@ class FakeChatServer:
         self.model = model
         self.requests: list[dict[str, Any]] = []
         self._scripted: list[_Scripted] = []
-        self._server = LiveServer(self._app(), lifespan="off")
+        self._server = LocalServer(self._app(), lifespan="off")
 
     @property
     def base_url(self) -> str:

@@ -15,9 +15,9 @@ from e2e_support import ServerProcess, serving
 from playwright.async_api import Browser, Page, async_playwright
 
 from conveyor.api import create_app
+from conveyor.testing import LocalServer
 from conveyor.testing.plugin import ConveyorFactory
 from conveyor_apps.season import install
-from conveyor_apps.season.testing import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -69,7 +69,7 @@ async def fixture_season_site(make_conveyor: ConveyorFactory) -> AsyncIterator[s
     conveyor = await make_conveyor()
     app = create_app(conveyor)
     install(conveyor, app)
-    async with LiveServer(app) as server:
+    async with LocalServer(app, lifespan="on") as server:
         yield server.url
 
 

@@ -13,6 +13,7 @@ import pytest_asyncio
 from season_support import SeasonServer
 
 from conveyor.api import create_app
+from conveyor.testing import LocalServer
 from conveyor.testing.plugin import ConveyorFactory
 from conveyor_apps.season import (
     Scenario,
@@ -21,7 +22,7 @@ from conveyor_apps.season import (
     install,
     load_scenarios,
 )
-from conveyor_apps.season.testing import LiveServer, use_mock_demand
+from conveyor_apps.season.testing import use_mock_demand
 
 ServeSeason = Callable[..., Awaitable[SeasonServer]]
 
@@ -61,7 +62,7 @@ def fixture_mock_orchestrator(orchestrator: SeasonOrchestrator) -> SeasonOrchest
 async def fixture_serve(make_conveyor: ConveyorFactory) -> AsyncIterator[ServeSeason]:
     """Start season servers: `await serve(mock=True, api_keys=..., season=...)`;
     other keyword arguments are engine `Settings` fields."""
-    started: list[LiveServer] = []
+    started: list[LocalServer] = []
 
     async def serve(
         *,
@@ -74,10 +75,10 @@ async def fixture_serve(make_conveyor: ConveyorFactory) -> AsyncIterator[ServeSe
         orchestrator = install(conveyor, app, settings=season)
         if mock:
             use_mock_demand(orchestrator.handoff)
-        server = LiveServer(app)
+        server = LocalServer(app, lifespan="on")
         await server.start()
         started.append(server)
-        return SeasonServer(server, orchestrator)
+        return SeasonServer(server, orchestrator, app)
 
     yield serve
     for server in reversed(started):

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from conveyor.testing import LocalServer
 from conveyor_apps.season import SeasonOrchestrator, SeasonPlan
-from conveyor_apps.season.testing import LiveServer
+from conveyor_apps.season.connections import ConnectionManager
 
 MESSAGE_FIELDS = {"type", "timestamp", "session_id"}
 MULTIPLIERS = {"none": 1.25, "bi-weekly": 1.22, "weekly": 1.20}
@@ -23,8 +25,15 @@ MULTIPLIERS = {"none": 1.25, "bi-weekly": 1.22, "weekly": 1.20}
 class SeasonServer:
     """A running server and the orchestrator installed on it."""
 
-    live: LiveServer
+    live: LocalServer
     orchestrator: SeasonOrchestrator
+    app: FastAPI
+
+    @property
+    def connections(self) -> ConnectionManager:
+        """The app's WebSocket connection manager."""
+        manager: ConnectionManager = self.app.state.season_connections
+        return manager
 
     def client(self, api_key: str | None = None) -> httpx.AsyncClient:
         """An HTTP client of the server (sending `api_key` when given)."""

@@ -13,7 +13,7 @@ from season_support import SeasonServer, check_plan, run_workflow_body
 from conveyor import Conveyor, Settings, workflow
 from conveyor.api import create_app
 from conveyor.errors import ConfigurationError
-from conveyor.testing import Delay, FakeAgent, wait_until
+from conveyor.testing import Delay, FakeAgent, LocalServer, wait_until
 from conveyor.testing.plugin import ConveyorFactory
 from conveyor_apps.season import (
     Scenario,
@@ -23,7 +23,6 @@ from conveyor_apps.season import (
     install,
     mock_forecast,
 )
-from conveyor_apps.season.testing import LiveServer
 
 
 async def test_run_workflow_answers_with_the_plan(
@@ -194,7 +193,10 @@ async def test_create_season_app_serves_and_closes(tmp_path) -> None:
     and stopping closes it."""
     app = create_season_app(settings=Settings(store_url=f"sqlite:///{tmp_path}/s.db"))
     conveyor: Conveyor = app.state.api.conveyor
-    async with LiveServer(app) as live, httpx.AsyncClient(base_url=live.url) as client:
+    async with (
+        LocalServer(app, lifespan="on") as live,
+        httpx.AsyncClient(base_url=live.url) as client,
+    ):
         assert conveyor.is_open, "expected serving to open the engine"
         response = await client.get("/api/orchestrator/categories")
         assert response.status_code == 200, f"got {response.text}"

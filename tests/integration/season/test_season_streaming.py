@@ -109,7 +109,7 @@ async def test_multiple_concurrent_connections(
 ) -> None:
     """Three clients of one session are counted, all see the run complete, and the
     count returns to 0 once they close."""
-    manager = server.live.app.state.season_connections
+    manager = server.connections
     session_id = "shared-session"
     streams = [server.stream(session_id) for _ in range(3)]
     sockets = [await stream.__aenter__() for stream in streams]
@@ -145,7 +145,7 @@ async def test_multiple_concurrent_connections(
 
 async def test_abandoned_connection_is_dropped(server: SeasonServer) -> None:
     """A client that vanishes without a closing handshake is dropped too."""
-    manager = server.live.app.state.season_connections
+    manager = server.connections
     async with server.stream("abandoned") as ws:
         await until_connected(ws)
         assert manager.connection_count == 1, f"got {manager.connection_count}"
@@ -199,7 +199,7 @@ async def test_slow_client_is_dropped(serve, scenarios: dict[str, Scenario]) -> 
     """A client that falls more than the queue limit behind gets an error message
     and is closed with 1013, and no longer counted."""
     server = await serve(max_ws_queue=1)
-    manager = server.live.app.state.season_connections
+    manager = server.connections
     async with server.stream("slow-session") as ws:
         await until_connected(ws)
         async with server.client() as client:
@@ -250,7 +250,7 @@ class BrokenSocket:
 
 async def test_connection_that_cannot_send_is_dropped(server: SeasonServer) -> None:
     """A connection whose send fails is dropped from the count at once."""
-    manager = server.live.app.state.season_connections
+    manager = server.connections
     connection = Connection(BrokenSocket(), "gone", "default")  # type: ignore[arg-type]
     manager._add(connection)
     assert manager.connection_count == 1, f"got {manager.connection_count}"
