@@ -2,8 +2,8 @@
 a bus listener that logs every run event.
 
 Redaction is by key (`password`, `token`, `api_key`, `secret`, `authorization`,
-`dsn`, ...) and by value (credentials inside URLs, bearer tokens), recursively, so a
-secret in a nested payload never reaches a log line.
+`dsn`, ...) and by value (credentials inside URLs, keys in query strings, bearer
+tokens), recursively, so a secret in a nested payload never reaches a log line.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ URL_CREDENTIALS = re.compile(
     r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):[^@\s]+@"
 )
 BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[a-z0-9._~+/=-]+")
+QUERY_SECRET = re.compile(
+    r"((?:api_key|admin_key|token|password|secret)=)[^&\s\"']*", re.IGNORECASE
+)
 
 
 def redact(value: Any, key: str = "") -> Any:
@@ -41,6 +44,7 @@ def redact(value: Any, key: str = "") -> Any:
         return [redact(item) for item in value]
     if isinstance(value, str):
         value = URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
+        value = QUERY_SECRET.sub(rf"\g<1>{REDACTED}", value)
         return BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
     return value
 

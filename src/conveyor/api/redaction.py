@@ -1,19 +1,14 @@
-"""A logging filter that blanks API keys out of log lines: the access log prints
-request paths, and WebSocket clients may pass `api_key` in the query string."""
+"""A logging filter that blanks secrets out of the server's stdlib log lines: the
+access log prints request paths, and WebSocket clients may pass `api_key` in the
+query string. The rules are those of `conveyor.logs.redact`."""
 
 from __future__ import annotations
 
 import logging
-import re
 
-_KEY_IN_QUERY = re.compile(r"((?:api_key|admin_key|token)=)[^&\s\"']*", re.IGNORECASE)
-REDACTED = "[redacted]"
+from ..logs import redact
+
 LOGGERS = ("uvicorn.access", "uvicorn.error", "conveyor")
-
-
-def redact(text: str) -> str:
-    """`text` with every key-looking query value replaced."""
-    return _KEY_IN_QUERY.sub(rf"\g<1>{REDACTED}", text)
 
 
 class RedactKeysFilter(logging.Filter):

@@ -11,7 +11,7 @@ from api_support import ADMIN_KEY, KEYS, start_run, wait_for_status
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from conveyor.api.redaction import REDACTED
+from conveyor.logs import REDACTED
 from conveyor.runs import RunStatus
 
 KEYS_HEADER = {"X-API-Key": KEYS["acme"]}
