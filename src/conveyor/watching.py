@@ -10,6 +10,7 @@ from .bus.base import Topic
 from .clock import wait_with_timeout
 from .errors import ConfigurationError, RunCancelledError, RunFailedError
 from .events import TERMINAL_EVENTS, Event, EventType
+from .runners.local import LocalRunner
 from .runs import RunStatus
 
 if TYPE_CHECKING:
@@ -27,8 +28,11 @@ async def wait_for_result(
     subscription = app.bus.subscribe(Topic(run_id=run_id, types=TERMINAL_TYPES))
     try:
         await app.bus.flush()
-        run = await app.get_run(run_id, tenant)
-        if not run.status.is_terminal:
+        if _executing_here(app, run_id, tenant):
+            run = None  # no need to read it: its end is still to come
+        else:
+            run = await app.get_run(run_id, tenant)
+        if run is None or not run.status.is_terminal:
 
             async def until_terminal() -> Event:
                 async for event in subscription:
@@ -41,12 +45,19 @@ async def wait_for_result(
             run = await app.get_run(run_id, tenant)
     finally:
         await subscription.aclose()
+    assert run is not None
     if run.status is RunStatus.COMPLETED:
         return run.output
     if run.status is RunStatus.CANCELLED:
         raise RunCancelledError(run_id)
     error = run.error or {}
     raise RunFailedError(run_id, f"{error.get('type')}: {error.get('message')}")
+
+
+def _executing_here(app: Conveyor, run_id: str, tenant: str | None) -> bool:
+    """Whether this process's local runner is running the run, of this tenant."""
+    runner = app.runner
+    return isinstance(runner, LocalRunner) and runner.surely_unfinished(run_id, tenant)
 
 
 async def follow_events(

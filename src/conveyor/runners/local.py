@@ -38,6 +38,7 @@ class LocalRunner(Runner):
         self.lock_path = lock_path
         self.executions: dict[str, RunExecution] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.started: dict[str, RunRecord] = {}
         self.tenant_limits = Limits(app.settings.tenant_concurrency)
         self._queues: dict[KeyId, deque[RunRecord]] = {}
         self._busy_keys: set[KeyId] = set()
@@ -95,10 +96,12 @@ class LocalRunner(Runner):
             return
         task = asyncio.create_task(self._execute(run), name=f"run-{run.id}")
         self.tasks[run.id] = task
+        self.started[run.id] = run
         task.add_done_callback(lambda _: self._finished(run))
 
     def _finished(self, run: RunRecord) -> None:
         self.tasks.pop(run.id, None)
+        self.started.pop(run.id, None)
         self.executions.pop(run.id, None)
         if run.key is None:
             return
@@ -110,6 +113,16 @@ class LocalRunner(Runner):
                 del self._queues[key]
         else:
             self._busy_keys.discard(key)
+
+    def surely_unfinished(self, run_id: str, tenant: str | None) -> bool:
+        """True when the run (of `tenant`, if given) executes here and has not
+        reached its end: its terminal event is still to be published (a shortcut
+        for waiters)."""
+        run = self.started.get(run_id)
+        if run is None or (tenant is not None and run.tenant != tenant):
+            return False
+        execution = self.executions.get(run_id)
+        return execution is None or not execution.status.is_terminal
 
     @property
     def queued(self) -> int:
