@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .agents import Agent, StepContext, call_with_policies, make_agent
 from .events import EventType
 from .execution import RunExecution, error_info
+from .runs import RunStatus
 from .serde import check_size, digest, revive, to_jsonable
 from .store.base import StepRecord
 
@@ -36,8 +37,6 @@ class _Observer:
         self.step_id = step_id
 
     def attempt_started(self, attempt: int) -> None:
-        from .runs import RunStatus
-
         update = None
         if self.exe.status is RunStatus.RETRYING:
             update = self.exe.move(RunStatus.RUNNING)
@@ -52,8 +51,6 @@ class _Observer:
     def attempt_failed(
         self, attempt: int, error: BaseException, backoff_s: float | None
     ) -> None:
-        from .runs import RunStatus
-
         if backoff_s is None:
             return  # the final failure is recorded with the step's checkpoint
         update = self.exe.move(RunStatus.RETRYING)
