@@ -52,6 +52,13 @@ def serve(
             help="Don't mount season planning (its API, stream and page at /season/).",
         ),
     ] = False,
+    no_exceptions: Annotated[
+        bool,
+        typer.Option(
+            "--no-exceptions",
+            help="Don't mount the exception platform (/exceptions, its stages).",
+        ),
+    ] = False,
     log_level: Annotated[
         str,
         typer.Option(
@@ -77,6 +84,8 @@ def serve(
     bind_port = port or settings.port
     api = create_app(conveyor, settings)
     pages = [] if no_season else _mount_season(conveyor, api)
+    if not no_exceptions:
+        pages += _mount_exceptions(conveyor, api)
     config = uvicorn.Config(
         api,
         host=bind_host,
@@ -100,6 +109,18 @@ def _mount_season(conveyor: Conveyor, api: FastAPI) -> list[tuple[str, str]]:
         err.print(f"[yellow]season planning not mounted:[/] {exc} (--no-season)")
         return []
     return [("season planning", PAGE_PATH)]
+
+
+def _mount_exceptions(conveyor: Conveyor, api: FastAPI) -> list[tuple[str, str]]:
+    """Mount the exception platform; the pages to announce (none if it cannot be)."""
+    from conveyor_apps.exceptions.mount import install
+
+    try:
+        install(conveyor, api)
+    except ConfigurationError as exc:  # e.g. the --app registered the same names
+        err.print(f"[yellow]exception platform not mounted:[/] {exc} (--no-exceptions)")
+        return []
+    return [("exception platform", "/docs#/exceptions")]
 
 
 async def _serve(server: _Server) -> ExitCode:

@@ -4,8 +4,14 @@ Tenants report operational exceptions; each one is normalized (`models`), triage
 ordered rules (`triage`), judged by the tenant's policy (`policy`, `tenants`), given
 a playbook (`playbooks`) and remediated by tool adapters (`tools`) that call external
 services, faked locally by `fakes`. The status of an exception moves through an
-explicit state machine (`status`). Nothing here touches the engine, a database or
-the bus: these are the pure pieces the workers are built from.
+explicit state machine (`status`). Nothing re-exported here touches the engine, a
+database or the bus: these are the pure pieces the workers are built from.
+
+The platform on the engine lives in its own modules: `stages` (one workflow per
+stage, handing typed contexts from `handoffs` to the next), `repository` and
+`schema` (what the stages recorded, migrated by `migrations`), `platform` (the
+operations), `api` (the HTTP routes), `telemetry` (metrics and traces) and `mount`
+(`install` on an API, `register` on a worker).
 """
 
 from __future__ import annotations

@@ -1,0 +1,641 @@
+"""`ExceptionRepository`: what the stages recorded, in the platform's tables, on
+PostgreSQL (asyncpg, beside the engine's tables) or SQLite (embedded mode).
+
+Every query is written once, as a function of a SQLAlchemy `Connection` run in one
+transaction: on PostgreSQL through the async engine's `run_sync`, on SQLite on a
+thread. Every write is idempotent — keyed by the event id, the stage or the tool
+call's idempotency key — because a step may run again after a crash, and the
+status moves are checked by the status state machine (a repeated move is a no-op).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from conveyor.serde import dumps, loads
+
+from .handoffs import EventContext, Stage, ToolCall
+from .schema import events, exceptions, policies, stage_records, tool_executions
+from .status import ExceptionStatus, check_transition
+from .tenants import TenantPolicy
+from .tools import ToolResult
+
+T = TypeVar("T")
+Work = Callable[[sa.Connection], T]
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionFilter:
+    """Filters and pagination of `GET /exceptions` (newest first)."""
+
+    tenant: str
+    status: str | None = None
+    category: str | None = None
+    severity: str | None = None
+    source: str | None = None
+    limit: int = 50
+    before: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Fields a stage sets on its event besides the status."""
+
+    category: str | None = None
+    severity: str | None = None
+    action: str | None = None
+    playbook: str | None = None
+    finished: bool = False
+
+
+class ExceptionRepository:
+    """The platform's tables on one database.
+
+    Args:
+        url: a `postgresql://` or `sqlite:///` URL.
+        pool_size: PostgreSQL connections kept open.
+    """
+
+    def __init__(self, url: str, *, worker: str = "", pool_size: int = 5) -> None:
+        self.url = url
+        self.worker = worker
+        from conveyor.migrations.runner import sqlalchemy_url
+
+        target = sqlalchemy_url(url)
+        self.dialect = "postgresql" if target.startswith("postgresql") else "sqlite"
+        self._async: AsyncEngine | None = None
+        self._sync: sa.Engine | None = None
+        self._lock = asyncio.Lock()  # SQLite has one writer: take turns here
+        if self.dialect == "postgresql":
+            self._async = create_async_engine(
+                target,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_recycle=1800,
+                connect_args={
+                    # as the engine's store: safe behind a transaction-mode pooler
+                    "statement_cache_size": 0,
+                    "prepared_statement_cache_size": 0,
+                    "prepared_statement_name_func": lambda: (
+                        f"__ex_{uuid.uuid4().hex}__"
+                    ),
+                },
+            )
+        else:
+            self._sync = sa.create_engine(
+                target, connect_args={"check_same_thread": False, "timeout": 30}
+            )
+            sa.event.listen(self._sync, "connect", _sqlite_pragmas)
+        self._opened = False
+        self._opening = asyncio.Lock()
+
+    async def open(self) -> None:
+        """Bring the tables up to date (once per process)."""
+        async with self._opening:
+            if self._opened:
+                return
+            await self.transact(_migrate)
+            self._opened = True
+
+    async def aclose(self) -> None:
+        """Release the connections."""
+        if self._async is not None:
+            await self._async.dispose()
+        if self._sync is not None:
+            self._sync.dispose()
+        self._opened = False
+
+    async def transact(self, work: Work[T]) -> T:
+        """Run `work` in one transaction and return its result."""
+        if self._async is not None:
+            async with self._async.begin() as conn:
+                return await conn.run_sync(work)
+        assert self._sync is not None
+        engine = self._sync
+
+        def run() -> T:
+            with engine.begin() as conn:
+                return work(conn)
+
+        async with self._lock:
+            return await asyncio.to_thread(run)
+
+    # writes by the stages ------------------------------------------------------
+    async def latest_snapshot(self, exception_id: str) -> dict[str, Any] | None:
+        """The normalized exception as its latest event left it."""
+
+        def work(conn: sa.Connection) -> dict[str, Any] | None:
+            row = conn.execute(
+                sa.select(events.c.snapshot)
+                .where(events.c.exception_id == exception_id)
+                .order_by(events.c.seq.desc())
+                .limit(1)
+            ).first()
+            return None if row is None else dict(loads(row[0]))
+
+        return await self.transact(work)
+
+    async def record_intake(
+        self,
+        ctx: EventContext,
+        snapshot: dict[str, Any],
+        run_id: str,
+        started_at: float,
+        now: float,
+    ) -> int:
+        """Store the exception (first report) and its event; return the event's
+        number. A repeated call returns the number given the first time."""
+
+        def work(conn: sa.Connection) -> int:
+            found = conn.execute(
+                sa.select(events.c.seq).where(events.c.event_id == ctx.event_id)
+            ).first()
+            if found is not None:
+                return int(found[0])
+            row = conn.execute(
+                sa.select(exceptions.c.last_seq)
+                .where(exceptions.c.id == ctx.exception_id)
+                .with_for_update()
+            ).first()
+            seq = 1 if row is None else int(row[0]) + 1
+            status = ExceptionStatus.RECEIVED.value
+            fields = {
+                "status": status,
+                "source": snapshot["source"],
+                "kind": snapshot["kind"],
+                "message": snapshot["message"],
+                "external_ref": snapshot.get("external_ref"),
+                "fingerprint": snapshot["fingerprint"],
+                "last_seq": seq,
+                "updated_at": now,
+            }
+            if row is None:
+                conn.execute(
+                    exceptions.insert().values(
+                        id=ctx.exception_id,
+                        tenant=ctx.tenant,
+                        created_at=ctx.ingested_at,
+                        **fields,
+                    )
+                )
+            else:
+                conn.execute(
+                    exceptions.update()
+                    .where(exceptions.c.id == ctx.exception_id)
+                    .values(**fields)
+                )
+            conn.execute(
+                events.insert().values(
+                    event_id=ctx.event_id,
+                    exception_id=ctx.exception_id,
+                    tenant=ctx.tenant,
+                    seq=seq,
+                    type=ctx.type.value,
+                    status=status,
+                    snapshot=dumps(snapshot),
+                    ingested_at=ctx.ingested_at,
+                    updated_at=now,
+                )
+            )
+            _insert_record(
+                conn,
+                self.worker,
+                ctx,
+                seq,
+                Stage.INTAKE,
+                run_id,
+                1,
+                {"seq": seq},
+                started_at,
+                now,
+            )
+            return seq
+
+        return await self.transact(work)
+
+    async def record_stage(
+        self,
+        ctx: EventContext,
+        seq: int,
+        stage: Stage,
+        status: ExceptionStatus,
+        *,
+        run_id: str,
+        attempts: int,
+        result: dict[str, Any],
+        started_at: float,
+        now: float,
+        outcome: Outcome | None = None,
+    ) -> None:
+        """Record what `stage` did for the event and move the event (and the
+        exception, if this is its latest event) to `status`."""
+
+        def work(conn: sa.Connection) -> None:
+            _insert_record(
+                conn,
+                self.worker,
+                ctx,
+                seq,
+                stage,
+                run_id,
+                attempts,
+                result,
+                started_at,
+                now,
+            )
+            _move(conn, ctx, seq, status, now, outcome or Outcome())
+
+        await self.transact(work)
+
+    async def advance(
+        self, ctx: EventContext, seq: int, status: ExceptionStatus, now: float
+    ) -> None:
+        """Move the event to `status` (nothing if it is there already)."""
+
+        def work(conn: sa.Connection) -> None:
+            _move(conn, ctx, seq, status, now, Outcome())
+
+        await self.transact(work)
+
+    async def record_tool(
+        self, call: ToolCall, result: ToolResult, attempts: int, now: float
+    ) -> None:
+        """Record one tool execution under its idempotency key (once)."""
+
+        def work(conn: sa.Connection) -> None:
+            conn.execute(
+                _insert(conn, tool_executions)
+                .values(
+                    idempotency_key=result.idempotency_key,
+                    event_id=call.context.event_id,
+                    exception_id=call.context.exception_id,
+                    tenant=call.context.tenant,
+                    seq=call.seq,
+                    position=call.position,
+                    tool=result.tool.value,
+                    external_id=result.external_id,
+                    status_code=result.status_code,
+                    replayed=result.replayed,
+                    attempts=attempts,
+                    recorded_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            )
+
+        await self.transact(work)
+
+    async def dead_lettered(
+        self, ctx: EventContext, stage: Stage, error: dict[str, Any], now: float
+    ) -> None:
+        """The event's stage failed for good: park the event as dead-lettered,
+        remembering where it was so a replay can put it back."""
+
+        def work(conn: sa.Connection) -> None:
+            row = conn.execute(
+                sa.select(events.c.status, events.c.seq).where(
+                    events.c.event_id == ctx.event_id
+                )
+            ).first()
+            if row is None:  # Intake failed before storing the event
+                return
+            current = ExceptionStatus(row[0])
+            if current is ExceptionStatus.DEAD_LETTERED:
+                return
+            check_transition(ctx.exception_id, current, ExceptionStatus.DEAD_LETTERED)
+            conn.execute(
+                events.update()
+                .where(events.c.event_id == ctx.event_id)
+                .values(
+                    status=ExceptionStatus.DEAD_LETTERED.value,
+                    failed_stage=stage.value,
+                    failed_from=current.value,
+                    error=dumps(error),
+                    updated_at=now,
+                )
+            )
+            _mirror(conn, ctx, int(row[1]), ExceptionStatus.DEAD_LETTERED, now)
+
+        await self.transact(work)
+
+    # reads ---------------------------------------------------------------------
+    async def get_exception(
+        self, tenant: str, exception_id: str
+    ) -> dict[str, Any] | None:
+        """The exception with its events, stage records and tool executions, or
+        None if it is unknown or another tenant's."""
+
+        def work(conn: sa.Connection) -> dict[str, Any] | None:
+            row = conn.execute(
+                sa.select(exceptions).where(
+                    exceptions.c.id == exception_id, exceptions.c.tenant == tenant
+                )
+            ).first()
+            if row is None:
+                return None
+            found = dict(row._mapping)
+            found["events"] = [
+                _event_row(r)
+                for r in conn.execute(
+                    sa.select(events)
+                    .where(events.c.exception_id == exception_id)
+                    .order_by(events.c.seq)
+                )
+            ]
+            found["stages"] = [
+                {**r._mapping, "result": loads(r.result)}
+                for r in conn.execute(
+                    sa.select(stage_records)
+                    .where(stage_records.c.exception_id == exception_id)
+                    .order_by(stage_records.c.id)
+                )
+            ]
+            found["tools"] = [
+                dict(r._mapping)
+                for r in conn.execute(
+                    sa.select(tool_executions)
+                    .where(tool_executions.c.exception_id == exception_id)
+                    .order_by(
+                        tool_executions.c.seq,
+                        tool_executions.c.position,
+                        tool_executions.c.recorded_at,
+                    )
+                )
+            ]
+            return found
+
+        return await self.transact(work)
+
+    async def list_exceptions(self, query: ExceptionFilter) -> list[dict[str, Any]]:
+        """One page of the tenant's exceptions, newest first."""
+
+        def work(conn: sa.Connection) -> list[dict[str, Any]]:
+            statement = sa.select(exceptions).where(exceptions.c.tenant == query.tenant)
+            for column, value in (
+                (exceptions.c.status, query.status),
+                (exceptions.c.category, query.category),
+                (exceptions.c.severity, query.severity),
+                (exceptions.c.source, query.source),
+            ):
+                if value is not None:
+                    statement = statement.where(column == value)
+            if query.before is not None:
+                statement = statement.where(exceptions.c.position < query.before)
+            statement = statement.order_by(exceptions.c.position.desc()).limit(
+                query.limit
+            )
+            return [dict(r._mapping) for r in conn.execute(statement)]
+
+        return await self.transact(work)
+
+    async def stage_history(self, stage: Stage, limit: int = 10_000) -> list[int]:
+        """The event number of every record of `stage`, in the order the records
+        were written (what the ordering checks read)."""
+
+        def work(conn: sa.Connection) -> list[int]:
+            return [
+                int(r[0])
+                for r in conn.execute(
+                    sa.select(stage_records.c.seq)
+                    .where(stage_records.c.stage == stage.value)
+                    .order_by(stage_records.c.id)
+                    .limit(limit)
+                )
+            ]
+
+        return await self.transact(work)
+
+    async def stats(self) -> dict[str, Any]:
+        """Counts for the metrics: records and latencies per stage, failures per
+        stage, dead-lettered events, tool attempts."""
+
+        def work(conn: sa.Connection) -> dict[str, Any]:
+            duration = stage_records.c.recorded_at - stage_records.c.started_at
+            per_stage = {
+                str(r[0]): (int(r[1]), float(r[2] or 0.0), int(r[3] or 0))
+                for r in conn.execute(
+                    sa.select(
+                        stage_records.c.stage,
+                        sa.func.count(),
+                        sa.func.sum(duration),
+                        sa.func.sum(stage_records.c.attempts - 1),
+                    ).group_by(stage_records.c.stage)
+                )
+            }
+            buckets: dict[str, list[int]] = {}
+            cases = [
+                sa.func.sum(sa.case((duration <= bound, 1), else_=0))
+                for bound in LATENCY_BUCKETS
+            ]
+            for r in conn.execute(
+                sa.select(stage_records.c.stage, *cases).group_by(stage_records.c.stage)
+            ):
+                buckets[str(r[0])] = [int(v or 0) for v in r[1:]]
+            failed = {
+                str(r[0]): int(r[1])
+                for r in conn.execute(
+                    sa.select(events.c.failed_stage, sa.func.count())
+                    .where(events.c.failed_stage.is_not(None))
+                    .group_by(events.c.failed_stage)
+                )
+            }
+            dead = conn.execute(
+                sa.select(sa.func.count()).where(
+                    events.c.status == ExceptionStatus.DEAD_LETTERED.value
+                )
+            ).scalar_one()
+            tool_retries = conn.execute(
+                sa.select(sa.func.sum(tool_executions.c.attempts - 1))
+            ).scalar_one()
+            return {
+                "stages": per_stage,
+                "buckets": buckets,
+                "failed": failed,
+                "dead_lettered": int(dead),
+                "tool_retries": int(tool_retries or 0),
+            }
+
+        return await self.transact(work)
+
+    # tenant policies -------------------------------------------------------------
+    async def get_policy(self, tenant: str) -> tuple[TenantPolicy, int] | None:
+        """The tenant's stored policy and its version, or None if never set."""
+
+        def work(conn: sa.Connection) -> tuple[TenantPolicy, int] | None:
+            row = conn.execute(
+                sa.select(policies.c.policy, policies.c.version).where(
+                    policies.c.tenant == tenant
+                )
+            ).first()
+            if row is None:
+                return None
+            return TenantPolicy.model_validate_json(row[0]), int(row[1])
+
+        return await self.transact(work)
+
+    async def put_policy(self, tenant: str, policy: TenantPolicy, now: float) -> int:
+        """Store the tenant's policy; returns its new version."""
+
+        def work(conn: sa.Connection) -> int:
+            text = policy.model_dump_json()
+            row = conn.execute(
+                sa.select(policies.c.version)
+                .where(policies.c.tenant == tenant)
+                .with_for_update()
+            ).first()
+            if row is None:
+                conn.execute(
+                    _insert(conn, policies)
+                    .values(tenant=tenant, policy=text, version=1, updated_at=now)
+                    .on_conflict_do_nothing(index_elements=["tenant"])
+                )
+                return 1
+            version = int(row[0]) + 1
+            conn.execute(
+                policies.update()
+                .where(policies.c.tenant == tenant)
+                .values(policy=text, version=version, updated_at=now)
+            )
+            return version
+
+        return await self.transact(work)
+
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+"""Upper bounds (seconds) of the stage latency histogram."""
+
+
+def _migrate(conn: sa.Connection) -> None:
+    from . import migrations  # Alembic loads only when a database needs it
+
+    with contextlib.suppress(sa.exc.DBAPIError, sa.exc.OperationalError):
+        with conn.begin_nested():
+            version = conn.execute(
+                sa.text(f"SELECT version_num FROM {migrations.VERSION_TABLE}")
+            ).scalar()
+        if version == migrations.HEAD:
+            return
+    migrations.upgrade_connection(conn)
+
+
+def _statement_name() -> str:
+    return f"__ex_{uuid.uuid4().hex}__"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _insert(conn: sa.Connection, table: sa.Table) -> Any:
+    """An INSERT that can say ON CONFLICT DO NOTHING on this database."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _insert_record(
+    conn: sa.Connection,
+    worker: str,
+    ctx: EventContext,
+    seq: int,
+    stage: Stage,
+    run_id: str,
+    attempts: int,
+    result: dict[str, Any],
+    started_at: float,
+    now: float,
+) -> bool:
+    inserted = conn.execute(
+        _insert(conn, stage_records)
+        .values(
+            event_id=ctx.event_id,
+            exception_id=ctx.exception_id,
+            tenant=ctx.tenant,
+            seq=seq,
+            stage=stage.value,
+            run_id=run_id,
+            worker=worker,
+            attempts=attempts,
+            result=dumps(result),
+            started_at=started_at,
+            recorded_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["event_id", "stage"])
+    )
+    return bool(inserted.rowcount)
+
+
+def _move(
+    conn: sa.Connection,
+    ctx: EventContext,
+    seq: int,
+    target: ExceptionStatus,
+    now: float,
+    outcome: Outcome,
+) -> None:
+    """Move the event to `target`: nothing if it is there, through the state
+    machine otherwise — back from the dead letters first if it was replayed."""
+    row = conn.execute(
+        sa.select(events.c.status, events.c.failed_from).where(
+            events.c.event_id == ctx.event_id
+        )
+    ).first()
+    if row is None:
+        raise LookupError(f"event {ctx.event_id} is not stored")
+    current = ExceptionStatus(row[0])
+    values: dict[str, Any] = {"status": target.value, "updated_at": now}
+    if current is ExceptionStatus.DEAD_LETTERED and row[1] is not None:
+        current = check_transition(ctx.exception_id, current, ExceptionStatus(row[1]))
+        values["error"] = None
+    if current is not target:
+        check_transition(ctx.exception_id, current, target)
+    for name in ("category", "severity", "action", "playbook"):
+        value = getattr(outcome, name)
+        if value is not None:
+            values[name] = value
+    if outcome.finished:
+        values["finished_at"] = now
+    conn.execute(
+        events.update().where(events.c.event_id == ctx.event_id).values(values)
+    )
+    _mirror(conn, ctx, seq, target, now, outcome)
+
+
+def _mirror(
+    conn: sa.Connection,
+    ctx: EventContext,
+    seq: int,
+    status: ExceptionStatus,
+    now: float,
+    outcome: Outcome | None = None,
+) -> None:
+    """The exception shows its latest event's status (and triage)."""
+    values: dict[str, Any] = {"status": status.value, "updated_at": now}
+    if outcome is not None and outcome.category is not None:
+        values["category"] = outcome.category
+    if outcome is not None and outcome.severity is not None:
+        values["severity"] = outcome.severity
+    conn.execute(
+        exceptions.update()
+        .where(exceptions.c.id == ctx.exception_id, exceptions.c.last_seq == seq)
+        .values(values)
+    )
+
+
+def _event_row(row: Any) -> dict[str, Any]:
+    found = dict(row._mapping)
+    found["snapshot"] = loads(found["snapshot"])
+    found["error"] = None if found["error"] is None else loads(found["error"])
+    return found

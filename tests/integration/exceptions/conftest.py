@@ -1,0 +1,33 @@
+"""Fixtures of the exception platform's end-to-end tests: one cluster per module
+(real PostgreSQL and NATS from the test kit, `conveyor worker` processes, the fake
+tool services on a real port), shared by its tests to keep the suite quick."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest_asyncio
+from exceptions_cluster import Cluster
+
+from conveyor_apps.exceptions.fakes import FakeServer, FakeServices
+
+
+@pytest_asyncio.fixture(name="cluster", scope="module", loop_scope="module")
+async def fixture_cluster(
+    postgres_server: Any, nats_server: Any
+) -> AsyncIterator[Cluster]:
+    """A database of its own, the fake tools, the API and three workers (each
+    taking every stage); gone after the module."""
+    database = postgres_server.create_database(f"exc_{uuid.uuid4().hex[:12]}")
+    async with FakeServer(FakeServices()) as fake:
+        cluster = Cluster(database.url, nats_server.url, fake)
+        try:
+            for _ in range(3):
+                cluster.start_worker()
+            await cluster.open()
+            yield cluster
+        finally:
+            await cluster.aclose()
+            postgres_server.drop_database(database.name)
