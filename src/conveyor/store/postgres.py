@@ -39,6 +39,7 @@ from ..serde import dumps
 from . import postgres_sql as sql
 from . import sqlite_sql as rows
 from .base import DeadLetter, RunQuery, SignalRecord, StepRecord, Store, WriteBatch
+from .batching import Coalescer, as_columns
 from .postgres_groups import GroupPlan
 
 T = TypeVar("T")
@@ -132,6 +133,12 @@ class PostgresStore(Store):
             None
         )
         self._writer_task: asyncio.Task[None] | None = None
+        self._creates: Coalescer[tuple[RunRecord, Event], tuple[RunRecord, bool]] = (
+            Coalescer(self._create_runs, "pg-creates")
+        )
+        self._claims: Coalescer[tuple[str, str, float, float], Claim | None] = (
+            Coalescer(self._claim_batch, "pg-claims")
+        )
         self.commits = 0
 
     # lifecycle -----------------------------------------------------------------
@@ -140,6 +147,8 @@ class PostgresStore(Store):
             await self._retry(self._migrate)
         self._queue = asyncio.Queue()
         self._writer_task = asyncio.create_task(self._writer(), name="pg-writer")
+        self._creates.start()
+        self._claims.start()
 
     async def _migrate(self) -> None:
         from .base import SCHEMA_REVISION
@@ -157,6 +166,8 @@ class PostgresStore(Store):
             await connection.run_sync(upgrade_connection)
 
     async def aclose(self) -> None:
+        await self._creates.aclose()
+        await self._claims.aclose()
         if self._writer_task is not None:
             assert self._queue is not None
             await self._queue.join()
@@ -255,8 +266,12 @@ class PostgresStore(Store):
         plan = GroupPlan(batches, now)
 
         async def run() -> set[tuple[str, int]]:
-            async with self._connection() as conn, conn.transaction():
-                applied = await plan.apply(conn, self.outbox)
+            async with self._connection() as conn:
+                if plan.simple:
+                    applied = await plan.apply_simple(conn)
+                else:
+                    async with conn.transaction():
+                        applied = await plan.apply(conn, self.outbox)
             self.commits += 1
             return applied
 
@@ -271,24 +286,39 @@ class PostgresStore(Store):
     # runs ----------------------------------------------------------------------
     async def create_run(self, run: RunRecord, event: Event) -> tuple[RunRecord, bool]:
         run.last_seq = event.seq
-        params = rows.run_params(run)
-        msg_id = dispatch_id(run.id, event.seq) if self.outbox else None
-        message = dumps(dispatch_data(run)) if self.outbox else None
-        args = (
-            *params,
-            event.seq,
-            event.type,
-            event.timestamp,
-            event.step,
-            event.attempt,
-            dumps(event.data),
-            msg_id,
-            message,
+        return await self._creates.submit((run, event))
+
+    async def _create_runs(
+        self, items: list[tuple[RunRecord, Event]]
+    ) -> list[tuple[RunRecord, bool] | BaseException]:
+        """Insert a batch of new runs with one statement; a run whose id or
+        idempotency key exists comes back as the existing run, not created."""
+        messages = [
+            (dispatch_id(run.id, event.seq), run.id,
+             dumps(dispatch_data(run)), run.created_at)
+            for run, event in items
+        ] if self.outbox else []  # fmt: skip
+        found = await self._fetch(
+            sql.CREATE_RUNS,
+            *as_columns([rows.run_params(run) for run, _ in items], 20),
+            *as_columns([rows.event_params(event) for _, event in items], 10),
+            *as_columns(messages, 4),
         )
-        row = await self._fetchrow(sql.CREATE_RUN, *args)
-        if row is not None:
-            run.submit_seq = row[0]
-            return run, True
+        created = {row[0]: row[1] for row in found}
+        outcomes: list[tuple[RunRecord, bool] | BaseException] = []
+        for run, _ in items:
+            if run.id in created:
+                run.submit_seq = created[run.id]
+                outcomes.append((run, True))
+                continue
+            try:
+                outcomes.append((await self._existing(run), False))
+            except StoreError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    async def _existing(self, run: RunRecord) -> RunRecord:
+        """The stored run that a new one clashed with (same id or idempotency key)."""
         if run.idempotency_key is not None:
             found = await self._fetchrow(
                 sql.SELECT_RUN_BY_IDEMPOTENCY, run.tenant, run.idempotency_key
@@ -297,7 +327,7 @@ class PostgresStore(Store):
             found = await self._fetchrow(sql.SELECT_RUN, run.id)
         if found is None:
             raise StoreError(f"run {run.id} was neither created nor found")
-        return rows.run_from_row(found), False
+        return rows.run_from_row(found)
 
     async def get_run(self, run_id: str, tenant: str | None = None) -> RunRecord:
         row = await self._fetchrow(sql.SELECT_RUN, run_id)
@@ -357,7 +387,13 @@ class PostgresStore(Store):
     ) -> Claim:
         """Take a run to execute it — only if no earlier run of its key is
         unfinished and (with `tenant_limit`) its tenant holds fewer leases than
-        that — and drop its dispatch message from the outbox."""
+        that — and drop its dispatch message from the outbox. Claims without a
+        tenant limit made at the same time share one statement."""
+        if tenant_limit is None:
+            taken = await self._claims.submit((run_id, owner, now, ttl_s))
+            if taken is not None:
+                return taken
+            return await self._refusal(run_id, now)
 
         async def run() -> Any:
             async with self._connection() as conn, conn.transaction():
@@ -372,9 +408,11 @@ class PostgresStore(Store):
         if row == "tenant":
             return Claim(None, "tenant")
         if row is not None:
-            taken = rows.run_from_row(row)
-            crashed = row[21] is not None and taken.status.is_active
-            return Claim(taken, crashed=crashed)
+            return _claimed(row)
+        return await self._refusal(run_id, now)
+
+    async def _refusal(self, run_id: str, now: float) -> Claim:
+        """Why a run could not be claimed."""
         current = await self._fetchrow(sql.SELECT_RUN, run_id)
         if current is None:
             return Claim(None, "missing")
@@ -384,6 +422,25 @@ class PostgresStore(Store):
         if existing.owner is not None and existing.lease_expires_at >= now:
             return Claim(existing, "owned")
         return Claim(existing, "key")
+
+    async def _claim_batch(
+        self, items: list[tuple[str, str, float, float]]
+    ) -> list[Claim | None]:
+        """Claims queued together, one statement per owner and lease length — in
+        practice one: a worker's claims of one moment, decided at the latest of
+        their times."""
+        outcomes: dict[int, Claim | None] = {}
+        by_terms: dict[tuple[str, float], list[int]] = {}
+        for index, (_, owner, _, ttl_s) in enumerate(items):
+            by_terms.setdefault((owner, ttl_s), []).append(index)
+        for (owner, ttl_s), indexes in by_terms.items():
+            ids = [items[i][0] for i in indexes]
+            now = max(items[i][2] for i in indexes)
+            found = await self._fetch(sql.CLAIM_RUNS, ids, owner, now, ttl_s)
+            taken = {row[0]: _claimed(row) for row in found}
+            for i in indexes:
+                outcomes[i] = taken.get(items[i][0])
+        return [outcomes[i] for i in range(len(items))]
 
     async def next_in_key(self, tenant: str, key: str) -> tuple[str, str] | None:
         """The earliest unfinished run of a key (id and workflow), if any."""
@@ -492,6 +549,13 @@ class PostgresStore(Store):
         if tenant is not None and letter.tenant != tenant:
             raise DeadLetterNotFoundError(dead_letter_id)
         return letter
+
+
+def _claimed(row: Any) -> Claim:
+    """A claim from a `CLAIM_RUN(S)` row (the run's columns, then its previous
+    owner)."""
+    taken = rows.run_from_row(row)
+    return Claim(taken, crashed=row[21] is not None and taken.status.is_active)
 
 
 def dispatch_id(run_id: str, seq: int) -> str:

@@ -3,7 +3,9 @@ transaction with one statement per kind of row, whatever the group's size.
 
 Consecutive batches of one run under one lease epoch merge into one row update
 (as if applied in order); a run that appears again under another epoch goes into
-the next round, so each fenced `UPDATE` touches a row at most once.
+the next round, so each fenced `UPDATE` touches a row at most once. The common
+group — one round of checkpoints, events and run updates — is one statement, so
+it needs no explicit transaction: one round trip whatever its size.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ..serde import dumps
 from . import postgres_sql as sql
 from . import sqlite_sql as rows
 from .base import WriteBatch
+from .batching import as_columns
 
 
 @dataclass(slots=True)
@@ -96,6 +99,36 @@ class GroupPlan:
             )
             merged.add(batch)
             latest[batch.run_id] = index
+
+    @property
+    def simple(self) -> bool:
+        """Whether one `GROUP_COMMIT` statement applies the whole group."""
+        return len(self.rounds) <= 1 and not any(
+            b.drop_failed_steps
+            or b.consumed_signals
+            or b.dead_letter is not None
+            or b.replayed_dead_letter is not None
+            for round_ in self.rounds
+            for merged in round_.values()
+            for b in merged.batches
+        )
+
+    async def apply_simple(self, conn: asyncpg.Connection) -> set[tuple[str, int]]:
+        """Apply a `simple` group with one statement (atomic on its own)."""
+        round_ = self.rounds[0] if self.rounds else {}
+        batches = [batch for merged in round_.values() for batch in merged.batches]
+        updates = as_columns([m.row() for m in round_.values()], 11)
+        steps = {(s.run_id, s.step_id): s for b in batches for s in b.steps}
+        step_rows = as_columns([rows.step_params(step) for step in steps.values()], 11)
+        events = [rows.event_params(e) for b in batches for e in b.events]
+        found = await conn.fetch(
+            sql.GROUP_COMMIT,
+            *updates,
+            self.now,
+            *step_rows,
+            *as_columns(events, 10),
+        )
+        return {(round_[row[0]].run_id, round_[row[0]].epoch) for row in found}
 
     async def apply(
         self, conn: asyncpg.Connection, outbox: bool

@@ -11,29 +11,46 @@ from .sqlite_sql import RUN_COLUMNS
 
 ACTIVE = "('pending', 'running', 'retrying')"
 
-CREATE_RUN = """
+CREATE_RUNS = """
 WITH r AS (
     INSERT INTO runs (id, workflow, tenant, status, "key", idempotency_key,
         session_id, parent_run_id, input, output, error, owner, lease_epoch,
         lease_expires_at, recoveries, cancel_requested, last_seq, query_state,
         created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-        $17, $18, $19, $20)
+    SELECT id, workflow, tenant, status, "key", idempotency_key, session_id,
+        parent_run_id, input, output, error, owner, lease_epoch, lease_expires_at,
+        recoveries, cancel_requested, last_seq, query_state, created_at, updated_at
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+        $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+        $12::text[], $13::int[], $14::float8[], $15::int[], $16::int[], $17::int[],
+        $18::text[], $19::float8[], $20::float8[]) WITH ORDINALITY
+        AS n(id, workflow, tenant, status, "key", idempotency_key, session_id,
+            parent_run_id, input, output, error, owner, lease_epoch,
+            lease_expires_at, recoveries, cancel_requested, last_seq, query_state,
+            created_at, updated_at, ord)
+    ORDER BY ord
     ON CONFLICT DO NOTHING
-    RETURNING submit_seq
+    RETURNING id, submit_seq
 ), e AS (
     INSERT INTO events (run_id, seq, type, ts, tenant, workflow, session_id, step,
         attempt, data)
-    SELECT $1, $21::int, $22::text, $23::float8, $3, $2, $7, $24::text, $25::int,
-        $26::text
-    WHERE EXISTS (SELECT 1 FROM r)
+    SELECT * FROM unnest($21::text[], $22::int[], $23::text[], $24::float8[],
+        $25::text[], $26::text[], $27::text[], $28::text[], $29::int[],
+        $30::text[]) AS e(run_id, seq, type, ts, tenant, workflow, session_id, step,
+            attempt, data)
+    WHERE e.run_id IN (SELECT id FROM r)
 ), o AS (
     INSERT INTO outbox (msg_id, kind, run_id, data, created_at)
-    SELECT $27::text, 'dispatch', $1, $28::text, $19 WHERE $27::text IS NOT NULL
-        AND EXISTS (SELECT 1 FROM r)
+    SELECT msg_id, 'dispatch', run_id, data, created_at
+    FROM unnest($31::text[], $32::text[], $33::text[], $34::float8[])
+        AS o(msg_id, run_id, data, created_at)
+    WHERE o.run_id IN (SELECT id FROM r)
 )
-SELECT submit_seq FROM r
+SELECT id, submit_seq FROM r
 """
+"""New runs (in submission order, so `submit_seq` follows it), their first events
+and dispatch messages, in one statement; runs whose id or idempotency key exists
+are skipped, with their event and message."""
 SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"
 SELECT_RUN_BY_IDEMPOTENCY = (
     f"SELECT {RUN_COLUMNS} FROM runs WHERE tenant = $1 AND idempotency_key = $2"
@@ -66,6 +83,27 @@ WITH c AS (
 )
 SELECT * FROM c
 """
+CLAIM_RUNS = f"""
+WITH old AS (
+    SELECT id AS old_id, owner AS old_owner FROM runs WHERE id = ANY($1::text[])
+    ORDER BY id FOR UPDATE
+), c AS (
+    UPDATE runs SET owner = $2, lease_expires_at = $3 + $4,
+        lease_epoch = lease_epoch + 1, updated_at = $3
+    FROM old
+    WHERE runs.id = old.old_id AND status IN {ACTIVE}
+        AND (owner IS NULL OR owner = $2 OR lease_expires_at < $3)
+        AND NOT ("key" IS NOT NULL AND EXISTS (
+            SELECT 1 FROM runs p WHERE p.tenant = runs.tenant AND p."key" = runs."key"
+                AND p.submit_seq < runs.submit_seq AND p.status IN {ACTIVE}))
+    RETURNING {RUN_COLUMNS}, old.old_owner
+), d AS (
+    DELETE FROM outbox WHERE run_id IN (SELECT id FROM c) AND kind = 'dispatch'
+)
+SELECT * FROM c
+"""
+"""`CLAIM_RUN` for many runs in one statement (rows locked in id order, so two
+claimers of overlapping sets cannot deadlock)."""
 TENANT_LOCK = "SELECT pg_advisory_xact_lock(hashtext($1))"
 TENANT_HELD = f"""
 SELECT count(*) FROM runs WHERE tenant = $1 AND status IN {ACTIVE}
@@ -112,6 +150,50 @@ FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::bool[], $6::text[]
 WHERE r.id = u.id AND r.lease_epoch = u.epoch
 RETURNING r.id, r.tenant, r."key", r.workflow
 """
+_UPDATE_SET = """
+    last_seq = COALESCE(u.last_seq, r.last_seq),
+    status = COALESCE(u.status, r.status),
+    output = CASE WHEN u.set_output THEN u.output ELSE r.output END,
+    error = CASE WHEN u.status IS NOT NULL THEN u.error ELSE r.error END,
+    query_state = COALESCE(u.query_state, r.query_state),
+    owner = CASE WHEN u.release THEN NULL ELSE r.owner END,
+    lease_expires_at = CASE WHEN u.release THEN 0
+        ELSE COALESCE(u.lease_until, r.lease_expires_at) END,
+    recoveries = r.recoveries + u.recoveries"""
+_STEP_COLUMNS = """run_id, step_id, name, kind, status, input_digest, output, error,
+    attempts, started_at, finished_at"""
+_EVENT_COLUMNS = """run_id, seq, type, ts, tenant, workflow, session_id, step,
+    attempt, data"""
+GROUP_COMMIT = f"""
+WITH u AS (
+    UPDATE runs AS r SET {_UPDATE_SET}, updated_at = $12
+    FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::bool[],
+        $6::text[], $7::text[], $8::text[], $9::bool[], $10::float8[], $11::int[])
+        AS u(id, epoch, last_seq, status, set_output, output, error, query_state,
+            release, lease_until, recoveries)
+    WHERE r.id = u.id AND r.lease_epoch = u.epoch
+    RETURNING r.id
+), s AS (
+    INSERT INTO steps ({_STEP_COLUMNS})
+    SELECT * FROM unnest($13::text[], $14::int[], $15::text[], $16::text[],
+        $17::text[], $18::text[], $19::text[], $20::text[], $21::int[],
+        $22::float8[], $23::float8[]) AS s({_STEP_COLUMNS})
+    WHERE s.run_id IN (SELECT id FROM u)
+    ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status,
+        output = excluded.output, error = excluded.error,
+        attempts = excluded.attempts, finished_at = excluded.finished_at
+), e AS (
+    INSERT INTO events ({_EVENT_COLUMNS})
+    SELECT * FROM unnest($24::text[], $25::int[], $26::text[], $27::float8[],
+        $28::text[], $29::text[], $30::text[], $31::text[], $32::int[],
+        $33::text[]) AS e({_EVENT_COLUMNS})
+    WHERE e.run_id IN (SELECT id FROM u)
+)
+SELECT id FROM u
+"""
+"""A whole commit group in one statement (one round trip, atomic without an
+explicit transaction): the fenced run updates, and the checkpoints and events of
+the runs whose fence held."""
 UPSERT_STEPS = """
 INSERT INTO steps (run_id, step_id, name, kind, status, input_digest, output, error,
     attempts, started_at, finished_at)
