@@ -72,6 +72,8 @@ class Conveyor:
         clock: the clock (tests pass the virtual clock from `conveyor.testing`).
         workflows / agents: definitions to register.
         run_workers: execute runs in this process (False for API-only processes).
+        queues: in distributed mode, execute only the runs of workflows on these
+            queues (None: every queue).
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class Conveyor:
         run_workers: bool = True,
         store: Store | None = None,
         bus: Bus | None = None,
+        queues: Iterable[str] | None = None,
     ) -> None:
         self.settings = settings or Settings()
         if store_url is not None:
@@ -101,6 +104,7 @@ class Conveyor:
         self.agents: dict[str, Agent[Any]] = {}
         self._adhoc: dict[Callable[..., Any], Agent[Any]] = {}
         self.run_workers = run_workers
+        self.queues = None if queues is None else frozenset(queues)
         self.runner: Runner | None = None
         self._opened = False
         self.register(*workflows, *agents)
@@ -152,6 +156,9 @@ class Conveyor:
         if self._opened:
             return
         self.bus.attach(self.store, self.clock)
+        self.bus.route_queues(
+            {name: flow.queue for name, flow in self.workflows.items()}, self.queues
+        )
         await self.store.open()
         await self.bus.open()
         self.bus.on_control(self._on_control)

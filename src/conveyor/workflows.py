@@ -4,6 +4,7 @@ awaited step is checkpointed, so they can be replayed after a crash."""
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, get_type_hints, overload
@@ -12,6 +13,10 @@ from .errors import ConfigurationError, ValidationFailedError
 from .serde import revive
 
 OutputT = TypeVar("OutputT")
+
+DEFAULT_QUEUE = "default"
+"""The queue of workflows that name none."""
+_QUEUE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +28,9 @@ class Workflow(Generic[OutputT]):
     input_type: Any = Any
     output_type: Any = Any
     description: str = ""
+    queue: str = DEFAULT_QUEUE
+    """Which workers run it: `conveyor worker --queue NAME` takes only the
+    workflows of its queues (distributed mode; embedded mode runs every queue)."""
 
     def parse_input(self, raw: Any) -> Any:
         """Validate raw input into the declared type; errors name the field."""
@@ -47,8 +55,21 @@ def _first_problem(exc: Exception) -> tuple[str, str]:
     return "", str(exc)
 
 
+def check_queue(queue: str) -> str:
+    """A valid queue name (a letter, then letters, digits, `_` or `-`)."""
+    if not _QUEUE_NAME.fullmatch(queue):
+        raise ConfigurationError(
+            f"queue {queue!r} must start with a letter and hold only letters, "
+            "digits, _ and - (at most 64)"
+        )
+    return queue
+
+
 def make_workflow(
-    fn: Callable[..., Awaitable[OutputT]], *, name: str | None = None
+    fn: Callable[..., Awaitable[OutputT]],
+    *,
+    name: str | None = None,
+    queue: str = DEFAULT_QUEUE,
 ) -> Workflow[OutputT]:
     """Build a `Workflow` from `async def fn(run, input) -> output`."""
     if not inspect.iscoroutinefunction(fn):
@@ -71,6 +92,7 @@ def make_workflow(
         input_type=hints.get(params[1].name, Any),
         output_type=hints.get("return", Any),
         description=inspect.getdoc(fn) or "",
+        queue=check_queue(queue),
     )
 
 
@@ -80,18 +102,23 @@ def workflow(fn: Callable[..., Awaitable[OutputT]], /) -> Workflow[OutputT]: ...
 
 @overload
 def workflow(
-    *, name: str | None = None
+    *, name: str | None = None, queue: str = DEFAULT_QUEUE
 ) -> Callable[[Callable[..., Awaitable[OutputT]]], Workflow[OutputT]]: ...
 
 
 def workflow(
-    fn: Callable[..., Awaitable[OutputT]] | None = None, /, *, name: str | None = None
+    fn: Callable[..., Awaitable[OutputT]] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    queue: str = DEFAULT_QUEUE,
 ) -> (
     Workflow[OutputT] | Callable[[Callable[..., Awaitable[OutputT]]], Workflow[OutputT]]
 ):
-    """Decorator: turn `async def f(run, input)` into a workflow definition."""
+    """Decorator: turn `async def f(run, input)` into a workflow definition
+    (`queue` picks the workers that run it in distributed mode)."""
 
     def wrap(inner: Callable[..., Awaitable[OutputT]]) -> Workflow[OutputT]:
-        return make_workflow(inner, name=name)
+        return make_workflow(inner, name=name, queue=queue)
 
     return wrap(fn) if fn is not None else wrap

@@ -8,7 +8,7 @@ it is published, so a subscriber that missed something reads it from the store.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -79,6 +79,13 @@ class Bus(abc.ABC):
 
     def attach(self, store: Store, clock: Clock) -> None:  # noqa: B027 - optional
         """Before `open()`: the app's store (whose outbox a bus may relay) and clock."""
+
+    def route_queues(  # noqa: B027 - optional hook, not abstract
+        self, queues: Mapping[str, str], consume: Collection[str] | None = None
+    ) -> None:
+        """Before `open()`: the queue of each workflow (by name), and the queues
+        this process takes runs from (None: all of them). Only buses that
+        dispatch runs to workers use it."""
 
     async def flush(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Wait until subscriptions made so far receive events (in-process buses

@@ -4,7 +4,8 @@
   can stream any run; a subscriber that may have missed some (the connection
   dropped) gets `SlowConsumerError` and resumes from the store.
 - Runs are dispatched through a JetStream work-queue stream partitioned by key
-  (see `nats_dispatch`), deduplicated by `Nats-Msg-Id`.
+  (see `nats_dispatch`), deduplicated by `Nats-Msg-Id`; each workflow's queue has
+  partitions of its own, so a worker may take only some queues.
 - The store's outbox is relayed: a run's dispatch message is written with the run;
   the process that wrote it publishes at once, and every process republishes what
   is still waiting after `relay_grace_s`, so a crash between the commit and the
@@ -18,7 +19,7 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -32,6 +33,7 @@ from nats.js.errors import BadRequestError
 from ..clock import Clock, SystemClock
 from ..errors import ConfigurationError, SlowConsumerError
 from ..events import Event
+from ..workflows import DEFAULT_QUEUE
 from .base import Bus, Control, ControlHandler, EventListener, Subscription, Topic
 from .nats_dispatch import (
     GROUP,
@@ -131,6 +133,8 @@ class NatsBus(Bus):
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._pullers: list[PartitionPuller] = []
+        self._queue_of: dict[str, str] = {}
+        self._consumed: set[str] | None = None
 
     @classmethod
     def from_url(cls, url: str) -> NatsBus:
@@ -159,6 +163,28 @@ class NatsBus(Bus):
         self.clock = clock
         if hasattr(store, "outbox"):
             store.outbox = True
+
+    def route_queues(
+        self, queues: Mapping[str, str], consume: Collection[str] | None = None
+    ) -> None:
+        self._queue_of = dict(queues)
+        self._consumed = None if consume is None else set(consume)
+
+    @property
+    def queues(self) -> list[str]:
+        """The queues this process knows of (the default one always)."""
+        return sorted({DEFAULT_QUEUE, *self._queue_of.values()})
+
+    @property
+    def consumed_queues(self) -> list[str]:
+        """The queues this process takes runs from when it consumes."""
+        if self._consumed is None:
+            return self.queues
+        return sorted(self._consumed)
+
+    def queue_of(self, workflow: str | None) -> str:
+        """The queue a workflow's runs are dispatched to."""
+        return self._queue_of.get(str(workflow), DEFAULT_QUEUE)
 
     async def open(self) -> None:
         try:
@@ -190,7 +216,7 @@ class NatsBus(Bus):
         for config in (
             StreamConfig(
                 name=self.subjects.runs_stream,
-                subjects=[f"{self.subjects.ns}.runs.*"],
+                subjects=[self.subjects.runs_subjects],
                 retention=RetentionPolicy.WORK_QUEUE,
                 duplicate_window=120.0,
             ),
@@ -204,7 +230,8 @@ class NatsBus(Bus):
                 await js.add_stream(config)
             except BadRequestError:  # exists with another config: align it
                 await js.update_stream(config)
-        await ensure_consumers(self.nc, self.subjects, self.dispatch_config)
+        queues = sorted({*self.queues, *self.consumed_queues})
+        await ensure_consumers(self.nc, self.subjects, self.dispatch_config, queues)
 
     async def aclose(self) -> None:
         for task in self._tasks:
@@ -357,12 +384,13 @@ class NatsBus(Bus):
         partition = self.subjects.partition(
             str(data.get("tenant", "")), data.get("key"), run_id
         )
+        subject = self.subjects.dispatch(partition, self.queue_of(data.get("workflow")))
         body = json.dumps({"run_id": run_id, "data": data}).encode()
         js = self.nc.jetstream()
         for attempt in range(attempts):
             try:
                 await js.publish(
-                    self.subjects.dispatch(partition),
+                    subject,
                     body,
                     timeout=5,
                     headers={"Nats-Msg-Id": msg_id},
@@ -385,22 +413,25 @@ class NatsBus(Bus):
             )
 
     def consume(self, handler: DeliveryHandler) -> None:
-        """Start pulling every partition (only the pinned ones deliver)."""
+        """Start pulling every partition of the consumed queues (only the pinned
+        ones deliver)."""
         assert self.nc is not None
-        for partition in range(self.subjects.partitions):
-            puller = PartitionPuller(
-                self.nc, self.subjects, partition, self.dispatch_config, handler
-            )
-            self._pullers.append(puller)
-            self._tasks.append(
-                asyncio.create_task(puller.run(), name=f"pull-{partition}")
-            )
+        for queue in self.consumed_queues:
+            for partition in range(self.subjects.partitions):
+                puller = PartitionPuller(
+                    self.nc, self.subjects, partition, self.dispatch_config, handler,
+                    queue,
+                )  # fmt: skip
+                self._pullers.append(puller)
+                self._tasks.append(
+                    asyncio.create_task(puller.run(), name=f"pull-{queue}-{partition}")
+                )
 
     async def stop_consuming(self) -> None:
         """Stop pulling (other workers take the partitions over)."""
         pulling = set(self._pullers)
         self._pullers = []
-        names = {f"pull-{puller.partition}" for puller in pulling}
+        names = {f"pull-{puller.queue}-{puller.partition}" for puller in pulling}
         stopping = [task for task in self._tasks if task.get_name() in names]
         for task in stopping:
             task.cancel()
@@ -411,7 +442,7 @@ class NatsBus(Bus):
                 with contextlib.suppress(Exception):
                     await self.nc.request(
                         f"$JS.API.CONSUMER.UNPIN.{self.subjects.runs_stream}."
-                        f"{self.subjects.consumer(puller.partition)}",
+                        f"{self.subjects.consumer(puller.partition, puller.queue)}",
                         json.dumps({"group": GROUP}).encode(),
                         timeout=2,
                     )

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from ..errors import ConfigurationError
+from ..workflows import DEFAULT_QUEUE
 from .nats_subjects import Subjects
 
 log = logging.getLogger(__name__)
@@ -72,16 +74,19 @@ class DispatchConfig:
 
 
 async def ensure_consumers(
-    nc: Client, subjects: Subjects, config: DispatchConfig
+    nc: Client,
+    subjects: Subjects,
+    config: DispatchConfig,
+    queues: Iterable[str] = (DEFAULT_QUEUE,),
 ) -> None:
-    """Create (or confirm) the pinned consumer of every partition."""
-    for partition in range(subjects.partitions):
-        name = subjects.consumer(partition)
+    """Create (or confirm) the pinned consumer of every partition of `queues`."""
+    for queue, partition in itertools.product(queues, range(subjects.partitions)):
+        name = subjects.consumer(partition, queue)
         body = {
             "stream_name": subjects.runs_stream,
             "config": {
                 "durable_name": name,
-                "filter_subject": subjects.dispatch(partition),
+                "filter_subject": subjects.dispatch(partition, queue),
                 "ack_policy": "explicit",
                 "deliver_policy": "all",
                 "ack_wait": int(config.ack_wait_s * NS),
@@ -115,17 +120,19 @@ class PartitionPuller:
         partition: int,
         config: DispatchConfig,
         handler: DeliveryHandler,
+        queue: str = DEFAULT_QUEUE,
     ) -> None:
         self.nc = nc
         self.subjects = subjects
         self.partition = partition
+        self.queue = queue
         self.config = config
         self.handler = handler
         self.pin_id: str | None = None
         self.handled = 0
         self._subject = (
             f"$JS.API.CONSUMER.MSG.NEXT.{subjects.runs_stream}."
-            f"{subjects.consumer(partition)}"
+            f"{subjects.consumer(partition, queue)}"
         )
 
     async def run(self) -> None:

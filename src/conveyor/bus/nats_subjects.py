@@ -5,6 +5,7 @@ and how events travel as JSON.
 <ns>.ev.<tenant>.<session>.<run_id>   events of one write, fanned out (core NATS)
 <ns>.ctl                              cancel / signal hints to every worker
 <ns>.runs.<partition>                 run dispatch, stream <NS>_RUNS (work queue)
+<ns>.runs.<queue>.<partition>         run dispatch of a named queue, same stream
 <ns>.dlq                              undeliverable dispatches, stream <NS>_DLQ
 ```
 """
@@ -20,6 +21,7 @@ from typing import Any
 from ..bus.base import Topic
 from ..errors import ConfigurationError
 from ..events import Event
+from ..workflows import DEFAULT_QUEUE
 
 _PLAIN = re.compile(r"[A-Za-z0-9_-]+")
 NONE_TOKEN = "~"
@@ -75,13 +77,22 @@ class Subjects:
         basis = f"{tenant}\0{key}" if key is not None else run_id
         return zlib.crc32(basis.encode()) % self.partitions
 
-    def dispatch(self, partition: int) -> str:
-        """The dispatch subject of a partition."""
-        return f"{self.ns}.runs.{partition}"
+    @property
+    def runs_subjects(self) -> str:
+        """Every dispatch subject, of every queue."""
+        return f"{self.ns}.runs.>"
 
-    def consumer(self, partition: int) -> str:
-        """The durable consumer of a partition."""
-        return f"p{partition}"
+    def dispatch(self, partition: int, queue: str = DEFAULT_QUEUE) -> str:
+        """The dispatch subject of a partition of `queue`."""
+        if queue == DEFAULT_QUEUE:
+            return f"{self.ns}.runs.{partition}"
+        return f"{self.ns}.runs.{queue}.{partition}"
+
+    def consumer(self, partition: int, queue: str = DEFAULT_QUEUE) -> str:
+        """The durable consumer of a partition of `queue`."""
+        if queue == DEFAULT_QUEUE:
+            return f"p{partition}"
+        return f"{queue}-p{partition}"
 
 
 def encode_events(events: Sequence[Event]) -> bytes:
