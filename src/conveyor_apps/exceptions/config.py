@@ -26,6 +26,12 @@ class ExceptionsSettings(BaseSettings):
     tenants_file: Path | None = Field(
         None, description="Tenants JSON (default: the packaged example tenants)."
     )
+    pool_size: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="PostgreSQL connections kept (as many more may open under load).",
+    )
     max_report_bytes: int = Field(MAX_REPORT_BYTES, ge=1024)
     tool_attempts: int = Field(5, ge=1, le=20)
     tool_backoff_s: float = Field(0.2, ge=0)

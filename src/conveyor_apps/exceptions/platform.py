@@ -87,6 +87,7 @@ class ExceptionPlatform:
         self.repository = ExceptionRepository(
             self.settings.database_for(conveyor.settings.store_url),
             worker=conveyor.worker_id,
+            pool_size=self.settings.pool_size,
         )
         self.telemetry = Telemetry(self.repository)
         self._tool_settings = tool_settings

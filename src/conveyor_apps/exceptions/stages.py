@@ -16,6 +16,7 @@ moves its run to the dead letters; a replay puts the event back and carries on.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from conveyor import (
@@ -67,12 +68,17 @@ def build_stages(platform: ExceptionPlatform) -> list[Workflow[Any] | Agent[Any]
         "finish": make_agent(work.tool_finish, name="exceptions.tool.finish"),
     }
     work.steps = steps
+    stages: dict[Stage, Callable[..., Awaitable[StageOutcome]]] = {
+        Stage.INTAKE: work.intake_stage,
+        Stage.TRIAGE: work.triage_stage,
+        Stage.POLICY: work.policy_stage,
+        Stage.PLAYBOOK: work.playbook_stage,
+        Stage.TOOL: work.tool_stage,
+    }
+    # each stage is a queue of its own: `conveyor worker --stage triage`
     flows = [
-        make_workflow(work.intake_stage, name=Stage.INTAKE.workflow),
-        make_workflow(work.triage_stage, name=Stage.TRIAGE.workflow),
-        make_workflow(work.policy_stage, name=Stage.POLICY.workflow),
-        make_workflow(work.playbook_stage, name=Stage.PLAYBOOK.workflow),
-        make_workflow(work.tool_stage, name=Stage.TOOL.workflow),
+        make_workflow(fn, name=stage.workflow, queue=stage.value)
+        for stage, fn in stages.items()
     ]
     return [*steps.values(), *flows]
 

@@ -33,7 +33,12 @@ KEYS = {
 }
 DONE = frozenset({"resolved", "notified", "needs_approval", "dead_lettered"})
 ENGINE = {"CONVEYOR_LEASE_TTL_S": "2", "CONVEYOR_HEARTBEAT_S": "0.5"}
-TOOLS = {"EXCEPTIONS_TOOL_ATTEMPTS": "3", "EXCEPTIONS_TOOL_BACKOFF_S": "0.05"}
+TOOLS = {
+    "EXCEPTIONS_TOOL_ATTEMPTS": "3",
+    "EXCEPTIONS_TOOL_BACKOFF_S": "0.05",
+    "EXCEPTIONS_POOL_SIZE": "2",
+}
+POOL = "pool_size=4&max_overflow=4"  # seven processes share the test server
 
 
 def headers(tenant: str) -> dict[str, str]:
@@ -56,11 +61,14 @@ def report(n: int, **fields: Any) -> dict[str, Any]:
 
 
 class Worker:
-    """One `conveyor worker` process."""
+    """One `conveyor worker` process and the stages it takes."""
 
-    def __init__(self, process: subprocess.Popen[bytes], worker_id: str) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], worker_id: str, stages: Sequence[str]
+    ) -> None:
         self.process = process
         self.worker_id = worker_id
+        self.stages = tuple(stages)
 
     def kill(self) -> None:
         """SIGKILL: no drain, no lease release."""
@@ -72,7 +80,8 @@ class Cluster:
     """Workers, an API and the fake tools on one database and NATS namespace."""
 
     def __init__(self, store_url: str, nats_url: str, fake: FakeServer) -> None:
-        self.store_url = store_url
+        self.database_url = store_url
+        self.store_url = f"{store_url}?{POOL}"
         namespace = f"x{uuid.uuid4().hex[:10]}"
         self.bus_url = f"{nats_url}?namespace={namespace}&partitions=4&pin_ttl=1"
         self.fake = fake
@@ -94,10 +103,9 @@ class Cluster:
         }
 
     def start_worker(self, stages: Sequence[str] = ()) -> Worker:
-        """Start a `conveyor worker` taking `stages` (all when empty)."""
+        """Start `conveyor worker --stage …` taking `stages` (all when empty)."""
         worker_id = f"w-{uuid.uuid4().hex[:8]}"
         argv = [sys.executable, "-m", "conveyor.cli", "worker", "--no-examples"]
-        argv += ["--app", "conveyor_apps.exceptions.mount:worker_app"]
         argv += ["--drain-timeout", "3"]
         for stage in stages:
             argv += ["--stage", stage]
@@ -105,7 +113,7 @@ class Cluster:
         process = subprocess.Popen(
             argv, cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        worker = Worker(process, worker_id)
+        worker = Worker(process, worker_id, stages)
         self.workers.append(worker)
         return worker
 
@@ -118,7 +126,7 @@ class Cluster:
         self.api = Conveyor(settings=settings, run_workers=False)
         app = create_exceptions_app(
             self.api,
-            exceptions_settings=ExceptionsSettings(metrics_refresh_s=0.5),
+            exceptions_settings=ExceptionsSettings(metrics_refresh_s=0.5, pool_size=2),
             tool_settings=ToolSettings(base_url=self.fake.url),
         )
         self.platform = app.state.exceptions
@@ -193,7 +201,7 @@ class Cluster:
     # the database ------------------------------------------------------------------
     async def sql(self, query: str, *args: Any) -> list[Any]:
         """Rows of one query on the cluster's database."""
-        conn = await asyncpg.connect(self.store_url)
+        conn = await asyncpg.connect(self.database_url)
         try:
             return list(await conn.fetch(query, *args))
         finally:

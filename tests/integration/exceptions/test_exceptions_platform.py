@@ -83,14 +83,15 @@ async def test_ordering_per_exception(cluster: Cluster) -> None:
     count = 12
     for n in range(2, count + 1):
         if n == count // 2:  # hand the exception's partition to another worker
-            cluster.worker_of(first[0][0]).process.send_signal(signal.SIGTERM)
+            stopping = cluster.worker_of(first[0][0])
+            stopping.process.send_signal(signal.SIGTERM)
         answer = await cluster.http.post(
             f"/exceptions/{exception_id}/events",
             json={"message": f"Batch 2 failed again ({n})", "idempotency_key": f"u{n}"},
             headers=headers("acme"),
         )
         assert answer.status_code == 202, f"expected 202, got {answer.status_code}"
-    replacement = cluster.start_worker()
+    replacement = cluster.start_worker(stopping.stages)
     found = await cluster.settled("acme", exception_id, events=count, timeout=90)
     seqs = [e["seq"] for e in found["events"]]
     assert seqs == list(range(1, count + 1)), f"expected events 1..{count}, got {seqs}"
@@ -109,7 +110,7 @@ async def test_ordering_per_exception(cluster: Cluster) -> None:
         "SELECT DISTINCT worker FROM exception_stage_records WHERE exception_id = $1",
         exception_id,
     )
-    assert len(workers) >= 2, f"expected several workers to take part, got {workers}"
+    assert len(workers) >= 4, f"expected several workers to take part, got {workers}"
     seq_of = {
         r[0]: r[1]
         for r in await cluster.sql(
@@ -373,7 +374,7 @@ async def test_worker_crash_redelivery(cluster: Cluster) -> None:
         "SELECT type FROM events WHERE run_id = $1 ORDER BY seq", run_id
     )
     assert "run.recovered" in [e[0] for e in events]
-    cluster.start_worker()  # the next tests want three again
+    cluster.start_worker(victim.stages)  # the next tests want two per stage again
 
 
 async def test_outbox_no_loss_on_crash(cluster: Cluster) -> None:
