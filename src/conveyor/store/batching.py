@@ -32,13 +32,17 @@ class Coalescer(Generic[T, R]):
         self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._run(), name=self._name)
 
-    def submit(self, item: T) -> asyncio.Future[R]:
-        """Queue `item`; the future resolves with its outcome."""
-        if self._queue is None:
-            raise RuntimeError(f"{self._name} is not started")
+    async def __call__(self, item: T) -> R:
+        """Apply `item` with whatever else is queued; its outcome. Before `start`
+        (or after `aclose`) it is applied on its own."""
+        if self._task is None or self._queue is None:
+            [outcome] = await self._apply([item])
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((item, future))
-        return future
+        return await future
 
     async def aclose(self) -> None:
         """Apply what is queued, then stop."""
@@ -48,7 +52,7 @@ class Coalescer(Generic[T, R]):
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        self._task = None
+        self._task = self._queue = None
 
     async def _run(self) -> None:
         assert self._queue is not None

@@ -139,6 +139,9 @@ class PostgresStore(Store):
         self._claims: Coalescer[tuple[str, str, float, float], Claim | None] = (
             Coalescer(self._claim_batch, "pg-claims")
         )
+        self._reads: Coalescer[str, RunRecord | None] = Coalescer(
+            self._read_runs, "pg-reads"
+        )
         self.commits = 0
 
     # lifecycle -----------------------------------------------------------------
@@ -149,6 +152,7 @@ class PostgresStore(Store):
         self._writer_task = asyncio.create_task(self._writer(), name="pg-writer")
         self._creates.start()
         self._claims.start()
+        self._reads.start()
 
     async def _migrate(self) -> None:
         from .base import SCHEMA_REVISION
@@ -168,6 +172,7 @@ class PostgresStore(Store):
     async def aclose(self) -> None:
         await self._creates.aclose()
         await self._claims.aclose()
+        await self._reads.aclose()
         if self._writer_task is not None:
             assert self._queue is not None
             await self._queue.join()
@@ -184,6 +189,9 @@ class PostgresStore(Store):
         async with self.engine.connect() as wrapper:
             raw = await wrapper.get_raw_connection()
             conn: asyncpg.Connection = raw.driver_connection
+            if conn.is_closed():  # the server went away while it sat in the pool
+                await _invalidate(wrapper)
+                raise asyncpg.ConnectionDoesNotExistError("pooled connection closed")
             try:
                 yield conn
             except BaseException as exc:
@@ -286,7 +294,7 @@ class PostgresStore(Store):
     # runs ----------------------------------------------------------------------
     async def create_run(self, run: RunRecord, event: Event) -> tuple[RunRecord, bool]:
         run.last_seq = event.seq
-        return await self._creates.submit((run, event))
+        return await self._creates((run, event))
 
     async def _create_runs(
         self, items: list[tuple[RunRecord, Event]]
@@ -330,13 +338,21 @@ class PostgresStore(Store):
         return rows.run_from_row(found)
 
     async def get_run(self, run_id: str, tenant: str | None = None) -> RunRecord:
-        row = await self._fetchrow(sql.SELECT_RUN, run_id)
-        if row is None:
+        run = await self._reads(run_id)
+        if run is None:
             raise RunNotFoundError(run_id)
-        run = rows.run_from_row(row)
         if tenant is not None and run.tenant != tenant:
             raise RunNotFoundError(run_id)
         return run
+
+    async def _read_runs(self, run_ids: list[str]) -> list[RunRecord | None]:
+        """Runs read at the same time, with one statement."""
+        found = await self._fetch(sql.SELECT_RUNS, list(set(run_ids)))
+        by_id = {row[0]: row for row in found}
+        return [
+            rows.run_from_row(by_id[run_id]) if run_id in by_id else None
+            for run_id in run_ids
+        ]
 
     async def list_runs(self, query: RunQuery) -> list[RunRecord]:
         text, params = rows.list_runs_query(query)
@@ -390,7 +406,7 @@ class PostgresStore(Store):
         that — and drop its dispatch message from the outbox. Claims without a
         tenant limit made at the same time share one statement."""
         if tenant_limit is None:
-            taken = await self._claims.submit((run_id, owner, now, ttl_s))
+            taken = await self._claims((run_id, owner, now, ttl_s))
             if taken is not None:
                 return taken
             return await self._refusal(run_id, now)
@@ -577,6 +593,7 @@ def _broken(exc: BaseException) -> bool:
         | asyncpg.ConnectionDoesNotExistError
         | asyncpg.InterfaceError
         | asyncpg.PostgresConnectionError
+        | asyncpg.InternalClientError  # e.g. the server's goodbye arrived idle
         | ConnectionError,
     ) or (
         isinstance(exc, asyncpg.PostgresError)

@@ -52,6 +52,7 @@ SELECT id, submit_seq FROM r
 and dispatch messages, in one statement; runs whose id or idempotency key exists
 are skipped, with their event and message."""
 SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"
+SELECT_RUNS = f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ANY($1::text[])"
 SELECT_RUN_BY_IDEMPOTENCY = (
     f"SELECT {RUN_COLUMNS} FROM runs WHERE tenant = $1 AND idempotency_key = $2"
 )
