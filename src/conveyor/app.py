@@ -11,7 +11,7 @@ from typing import Any
 
 from .agents import Agent, AgentRuntime, make_agent
 from .bus import open_bus
-from .bus.base import Bus, Control
+from .bus.base import Bus, Control, Subscription, Topic
 from .clock import Clock, SystemClock
 from .direct import call_directly
 from .errors import (
@@ -30,7 +30,7 @@ from .serde import check_size, to_jsonable
 from .settings import Settings
 from .store import open_store
 from .store.base import DeadLetter, RunQuery, RunUpdate, Store, WriteBatch
-from .watching import follow_events, wait_for_result
+from .watching import TERMINAL_TYPES, follow_events, wait_for_result
 from .workflows import Workflow
 
 
@@ -232,6 +232,27 @@ class Conveyor:
     ) -> RunHandle:
         """Store a new run and queue it; returns at once. With an `idempotency_key`
         already used by this tenant, returns the existing run instead."""
+        handle, _ = await self._submit(
+            workflow, input, tenant=tenant, key=key, idempotency_key=idempotency_key,
+            session_id=session_id, parent_run_id=parent_run_id, listen=False,
+        )  # fmt: skip
+        return handle
+
+    async def _submit(
+        self,
+        workflow: Workflow[Any] | str,
+        input: Any,
+        *,
+        listen: bool,
+        tenant: str = "default",
+        key: str | None = None,
+        idempotency_key: str | None = None,
+        session_id: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> tuple[RunHandle, Subscription | None]:
+        """`start`; with `listen`, also a subscription to the new run's end made
+        before the run was dispatched (so it cannot miss it), when another process
+        executes it."""
         spec = self.get_workflow(
             workflow if isinstance(workflow, str) else workflow.name
         )
@@ -265,11 +286,22 @@ class Conveyor:
             session_id=session_id,
             data={"key": key, "input": data},
         )
-        stored, created = await self.store.create_run(run, first)
-        if created:
-            self.bus.publish([first])
-            await self._dispatch(stored)
-        return RunHandle(self, stored, created)
+        listening = None
+        if listen and not owned:
+            listening = self.bus.subscribe(Topic(run_id=run.id, types=TERMINAL_TYPES))
+        try:
+            stored, created = await self.store.create_run(run, first)
+            if created:
+                self.bus.publish([first])
+                await self._dispatch(stored)
+        except BaseException:
+            if listening is not None:
+                await listening.aclose()
+            raise
+        if listening is not None and not created:  # an earlier run: it may be over
+            await listening.aclose()
+            listening = None
+        return RunHandle(self, stored, created), listening
 
     async def _dispatch(self, run: RunRecord) -> None:
         if self.runner is not None and self.runner.local_submissions:
@@ -284,8 +316,10 @@ class Conveyor:
         self, workflow: Workflow[Any] | str, input: Any = None, **kw: Any
     ) -> Any:
         """Start a run and wait for its output."""
-        handle = await self.start(workflow, input, **kw)
-        return await handle.result()
+        handle, listening = await self._submit(workflow, input, listen=True, **kw)
+        return await wait_for_result(
+            self, handle.run_id, handle.tenant, None, listening=listening
+        )
 
     # reading ----------------------------------------------------------------------
     async def get_run(self, run_id: str, tenant: str | None = None) -> RunRecord:

@@ -220,7 +220,7 @@ class RunContext:
         parent = self._exe.run
 
         async def start_and_wait(child_input: Any) -> Any:
-            handle = await app.start(
+            return await app.run(
                 spec.name,
                 child_input,
                 tenant=parent.tenant,
@@ -229,7 +229,6 @@ class RunContext:
                 session_id=parent.session_id,
                 parent_run_id=parent.id,
             )
-            return await handle.result()
 
         runner = dataclasses.replace(
             make_agent(start_and_wait, name=f"child:{spec.name}"),

@@ -6,12 +6,17 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
-from .bus.base import Topic
+from .bus.base import Subscription, Topic
 from .clock import wait_with_timeout
-from .errors import ConfigurationError, RunCancelledError, RunFailedError
+from .errors import (
+    ConfigurationError,
+    RunCancelledError,
+    RunFailedError,
+    SlowConsumerError,
+)
 from .events import TERMINAL_EVENTS, Event, EventType
 from .runners.local import LocalRunner
-from .runs import RunStatus
+from .runs import RunRecord, RunStatus
 
 if TYPE_CHECKING:
     from .app import Conveyor
@@ -21,37 +26,57 @@ PAGE = 1000
 
 
 async def wait_for_result(
-    app: Conveyor, run_id: str, tenant: str | None, timeout_s: float | None
+    app: Conveyor,
+    run_id: str,
+    tenant: str | None,
+    timeout_s: float | None,
+    listening: Subscription | None = None,
 ) -> Any:
-    """The run's output once it ends; `RunFailedError` / `RunCancelledError`."""
-    # Only terminal events are queued, so a wide fan-out cannot overflow the waiter.
-    subscription = app.bus.subscribe(Topic(run_id=run_id, types=TERMINAL_TYPES))
-    try:
-        await app.bus.flush()
-        if _executing_here(app, run_id, tenant):
-            run = None  # no need to read it: its end is still to come
-        else:
-            run = await app.get_run(run_id, tenant)
-        if run is None or not run.status.is_terminal:
+    """The run's output once it ends; `RunFailedError` / `RunCancelledError`.
 
-            async def until_terminal() -> Event:
-                async for event in subscription:
-                    return event
-                raise ConfigurationError("the event bus closed")
-
-            ended = await wait_with_timeout(app.clock, until_terminal(), timeout_s)
-            if ended.type == EventType.RUN_COMPLETED:
-                return ended.data.get("output")
-            run = await app.get_run(run_id, tenant)
-    finally:
-        await subscription.aclose()
-    assert run is not None
-    if run.status is RunStatus.COMPLETED:
-        return run.output
-    if run.status is RunStatus.CANCELLED:
+    `listening`: a subscription to the run's end made before the run was
+    dispatched, so there is nothing to read from the store first.
+    """
+    ended = await wait_with_timeout(
+        app.clock, _until_end(app, run_id, tenant, listening), timeout_s
+    )
+    if isinstance(ended, Event):
+        if ended.type == EventType.RUN_COMPLETED:
+            return ended.data.get("output")
+        ended = await app.get_run(run_id, tenant)
+    if ended.status is RunStatus.COMPLETED:
+        return ended.output
+    if ended.status is RunStatus.CANCELLED:
         raise RunCancelledError(run_id)
-    error = run.error or {}
+    error = ended.error or {}
     raise RunFailedError(run_id, f"{error.get('type')}: {error.get('message')}")
+
+
+async def _until_end(
+    app: Conveyor, run_id: str, tenant: str | None, listening: Subscription | None
+) -> Event | RunRecord:
+    """The run's terminal event, or the run itself if it had ended already."""
+    subscription = listening
+    while True:
+        if subscription is None:
+            # Only terminal events are queued: a wide fan-out cannot overflow it.
+            subscription = app.bus.subscribe(Topic(run_id=run_id, types=TERMINAL_TYPES))
+            await app.bus.flush()
+            # A run executing here has its end still to come: no need to read it.
+            if not _executing_here(app, run_id, tenant):
+                run = await app.get_run(run_id, tenant)
+                if run.status.is_terminal:
+                    await subscription.aclose()
+                    return run
+        try:
+            async for event in subscription:
+                return event
+            raise ConfigurationError("the event bus closed")
+        except SlowConsumerError:
+            pass  # the bus reconnected, events may be lost: listen afresh, read
+        finally:
+            await subscription.aclose()
+        subscription = None
 
 
 def _executing_here(app: Conveyor, run_id: str, tenant: str | None) -> bool:

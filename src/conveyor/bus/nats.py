@@ -381,6 +381,10 @@ class NatsBus(Bus):
         """Publish a run's dispatch to its partition; False if the broker did not
         confirm it (the outbox or the reclaimer will send it again)."""
         assert self.nc is not None
+        if self._pending_subs:
+            # Subscriptions made before this dispatch reach the server before it
+            # (one connection, in order), so they see every event of the run.
+            await asyncio.gather(*list(self._pending_subs), return_exceptions=True)
         partition = self.subjects.partition(
             str(data.get("tenant", "")), data.get("key"), run_id
         )
