@@ -36,12 +36,12 @@ from ..events import Event
 from ..workflows import DEFAULT_QUEUE
 from .base import Bus, Control, ControlHandler, EventListener, Subscription, Topic
 from .nats_dispatch import (
-    GROUP,
     DeliveryHandler,
     DispatchConfig,
     PartitionPuller,
     ensure_consumers,
 )
+from .nats_pins import PinBalancer
 from .nats_subjects import Subjects, decode_events, encode_events
 
 if TYPE_CHECKING:
@@ -133,6 +133,7 @@ class NatsBus(Bus):
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._pullers: list[PartitionPuller] = []
+        self._balancer: PinBalancer | None = None
         self._queue_of: dict[str, str] = {}
         self._consumed: set[str] | None = None
 
@@ -416,15 +417,22 @@ class NatsBus(Bus):
                 self.subjects.dlq, json.dumps(body).encode(), timeout=5
             )
 
-    def consume(self, handler: DeliveryHandler) -> None:
-        """Start pulling every partition of the consumed queues (only the pinned
-        ones deliver)."""
+    async def consume(self, handler: DeliveryHandler) -> None:
+        """Start pulling the partitions of the consumed queues (only the pinned
+        ones deliver), sharing them with the other workers."""
         assert self.nc is not None
-        for queue in self.consumed_queues:
+        queues = self.consumed_queues
+        self._balancer = PinBalancer(
+            self.nc, self.subjects.workers, self.subjects.partitions, queues,
+            lambda: self._pullers,
+            interval_s=min(1.0, self.dispatch_config.pin_ttl_s / 2),
+        )  # fmt: skip
+        await self._balancer.start()
+        for queue in queues:
             for partition in range(self.subjects.partitions):
                 puller = PartitionPuller(
                     self.nc, self.subjects, partition, self.dispatch_config, handler,
-                    queue,
+                    queue, self._balancer,
                 )  # fmt: skip
                 self._pullers.append(puller)
                 self._tasks.append(
@@ -432,24 +440,22 @@ class NatsBus(Bus):
                 )
 
     async def stop_consuming(self) -> None:
-        """Stop pulling (other workers take the partitions over)."""
-        pulling = set(self._pullers)
+        """Stop pulling and hand the pins over at once (a draining worker's
+        handler sends back what still arrives)."""
+        pulling = list(self._pullers)
         self._pullers = []
-        names = {f"pull-{puller.queue}-{puller.partition}" for puller in pulling}
+        if self._balancer is not None:
+            await self._balancer.aclose()
+            self._balancer = None
+        names = {f"pull-{p.queue}-{p.partition}" for p in pulling}
         stopping = [task for task in self._tasks if task.get_name() in names]
-        for task in stopping:
-            task.cancel()
-        await asyncio.gather(*stopping, return_exceptions=True)
+        await asyncio.gather(*(p.stop() for p in pulling), return_exceptions=True)
+        if stopping:
+            _, late = await asyncio.wait(stopping, timeout=2.0)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*stopping, return_exceptions=True)
         self._tasks = [task for task in self._tasks if task not in stopping]
-        for puller in pulling:  # hand our partitions over now, not after pin_ttl
-            if puller.pin_id is not None and self.nc is not None:
-                with contextlib.suppress(Exception):
-                    await self.nc.request(
-                        f"$JS.API.CONSUMER.UNPIN.{self.subjects.runs_stream}."
-                        f"{self.subjects.consumer(puller.partition, puller.queue)}",
-                        json.dumps({"group": GROUP}).encode(),
-                        timeout=2,
-                    )
 
     @property
     def pinned_partitions(self) -> list[int]:

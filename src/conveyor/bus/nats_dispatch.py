@@ -1,7 +1,8 @@
 """Run dispatch over JetStream: one durable pull consumer per partition, each in a
 priority group with the `pinned_client` policy, so exactly one worker at a time
 receives a partition's runs, in order; when it stops pulling the server moves the
-pin to another worker after `pin_ttl_s`.
+pin to another worker after `pin_ttl_s` (at once when it unpins). A `PinBalancer`
+spreads the pins over the workers.
 
 nats-py 2.16 has no typed API for priority groups, so consumers are created and
 pulled through the raw JetStream API (`$JS.API.CONSUMER.*`) on the core
@@ -24,6 +25,7 @@ from nats.aio.msg import Msg
 
 from ..errors import ConfigurationError
 from ..workflows import DEFAULT_QUEUE
+from .nats_pins import PinBalancer
 from .nats_subjects import Subjects
 
 log = logging.getLogger(__name__)
@@ -110,8 +112,9 @@ async def ensure_consumers(
 
 
 class PartitionPuller:
-    """Pulls one partition for as long as it runs; handles messages one by one,
-    so a partition's runs reach the handler in stream order."""
+    """Pulls one partition for as long as it runs. Messages reach the handler in
+    stream order — each handler call starts (and runs to its first `await`) before
+    the next one — and up to `config.batch` are handled at a time."""
 
     def __init__(
         self,
@@ -121,6 +124,7 @@ class PartitionPuller:
         config: DispatchConfig,
         handler: DeliveryHandler,
         queue: str = DEFAULT_QUEUE,
+        balancer: PinBalancer | None = None,
     ) -> None:
         self.nc = nc
         self.subjects = subjects
@@ -128,26 +132,77 @@ class PartitionPuller:
         self.queue = queue
         self.config = config
         self.handler = handler
+        self.balancer = balancer
         self.pin_id: str | None = None
+        self.handing_over = False
+        """Set by the balancer: end the current pull, then give the pin up."""
+        self.stopping = False
         self.handled = 0
+        self._inbox: asyncio.Queue[Msg | None] | None = None
+        self._slots = asyncio.Semaphore(config.batch)
+        self._handling: set[asyncio.Task[None]] = set()
+        self._consumer = subjects.consumer(partition, queue)
         self._subject = (
-            f"$JS.API.CONSUMER.MSG.NEXT.{subjects.runs_stream}."
-            f"{subjects.consumer(partition, queue)}"
+            f"$JS.API.CONSUMER.MSG.NEXT.{subjects.runs_stream}.{self._consumer}"
         )
 
     async def run(self) -> None:
-        """Pull and handle until cancelled."""
-        while True:
-            try:
-                await self._pull_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # disconnected, or the server restarting
-                log.debug("partition %s pull failed: %s", self.partition, exc)
-                await asyncio.sleep(0.2)
+        """Pull and handle until cancelled or `stopping`; then wait for the
+        messages being handled."""
+        try:
+            while not self.stopping:
+                try:
+                    if self._may_pull():
+                        await self._pull_once()
+                    else:
+                        await asyncio.sleep(self._idle_s)
+                    if self.handing_over:
+                        await self.unpin()
+                        self.handing_over = False
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # disconnected, or the server restarting
+                    log.debug("partition %s pull failed: %s", self.partition, exc)
+                    await asyncio.sleep(0.2)
+        finally:
+            if self._handling:
+                await asyncio.gather(*list(self._handling), return_exceptions=True)
+
+    @property
+    def _idle_s(self) -> float:
+        return self.balancer.interval_s / 2 if self.balancer is not None else 0.5
+
+    def _may_pull(self) -> bool:
+        """Pull while pinned; without the pin only while the balancer lets this
+        worker take more partitions."""
+        if self.pin_id is not None or self.balancer is None:
+            return True
+        return self.balancer.may_take(self.queue)
+
+    async def unpin(self) -> None:
+        """Give the partition's pin up now (no pull of ours is open), so a worker
+        still pulling it is pinned at once rather than after the pin timeout."""
+        if self.pin_id is None:
+            return
+        self.pin_id = None
+        reply = await self.nc.request(
+            f"$JS.API.CONSUMER.UNPIN.{self.subjects.runs_stream}.{self._consumer}",
+            json.dumps({"group": GROUP}).encode(),
+            timeout=2,
+        )
+        log.debug("unpinned partition %s: %s", self.partition, reply.data[:200])
+
+    async def stop(self) -> None:
+        """Stop pulling soon: give the pin up, take what the server was already
+        sending (a tenth of a second of quiet), then end."""
+        self.stopping = True
+        await self.unpin()
+        if self._inbox is not None:
+            self._inbox.put_nowait(None)
 
     async def _pull_once(self) -> None:
-        queue: asyncio.Queue[Msg] = asyncio.Queue()
+        queue: asyncio.Queue[Msg | None] = asyncio.Queue()
+        self._inbox = queue
 
         async def collect(msg: Msg) -> None:
             queue.put_nowait(msg)
@@ -166,10 +221,14 @@ class PartitionPuller:
             received = 0
             while received < self.config.batch:
                 try:
-                    async with asyncio.timeout(self.config.expires_s + 2):
+                    async with asyncio.timeout(
+                        0.1 if self.stopping else self.config.expires_s + 2
+                    ):
                         msg = await queue.get()
                 except TimeoutError:
                     return
+                if msg is None:  # woken by stop()
+                    continue
                 headers = msg.headers or {}
                 status = headers.get("Status")
                 if status is not None:
@@ -180,10 +239,20 @@ class PartitionPuller:
                     return
                 self.pin_id = headers.get("Nats-Pin-Id", self.pin_id)
                 received += 1
-                await self._handle(msg)
+                await self._slots.acquire()
+                task = asyncio.create_task(self._handle_in_slot(msg))
+                self._handling.add(task)
+                task.add_done_callback(self._handling.discard)
         finally:
+            self._inbox = None
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+    async def _handle_in_slot(self, msg: Msg) -> None:
+        try:
+            await self._handle(msg)
+        finally:
+            self._slots.release()
 
     async def _handle(self, msg: Msg) -> None:
         try:

@@ -4,6 +4,7 @@ and how events travel as JSON.
 ```
 <ns>.ev.<tenant>.<session>.<run_id>   events of one write, fanned out (core NATS)
 <ns>.ctl                              cancel / signal hints to every worker
+<ns>.workers                          workers announcing themselves (pin balance)
 <ns>.runs.<partition>                 run dispatch, stream <NS>_RUNS (work queue)
 <ns>.runs.<queue>.<partition>         run dispatch of a named queue, same stream
 <ns>.dlq                              undeliverable dispatches, stream <NS>_DLQ
@@ -55,6 +56,7 @@ class Subjects:
         self.runs_stream = f"{stem}_RUNS"
         self.dlq_stream = f"{stem}_DLQ"
         self.control = f"{self.ns}.ctl"
+        self.workers = f"{self.ns}.workers"
         self.dlq = f"{self.ns}.dlq"
 
     def events(self, event: Event) -> str:

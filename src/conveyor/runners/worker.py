@@ -55,6 +55,7 @@ class WorkerRunner(LocalRunner):
         self.store: PostgresStore = app.store
         self.draining = False
         self._claimed: dict[str, RunRecord] = {}
+        self._claiming: set[str] = set()
         self._crashed: set[str] = set()
         self._tenant_waiting: dict[str, deque[RunRecord]] = {}
         self._watch_task: asyncio.Task[None] | None = None
@@ -62,7 +63,7 @@ class WorkerRunner(LocalRunner):
 
     async def open(self) -> None:
         await super().open()
-        self.bus.consume(self._on_delivery)
+        await self.bus.consume(self._on_delivery)
         self._watch_task = asyncio.create_task(self._watch(), name="worker-watch")
 
     async def drain(self, timeout_s: float) -> None:
@@ -108,7 +109,7 @@ class WorkerRunner(LocalRunner):
         run_id, data = delivery.run_id, delivery.data
         if self.draining or self._closing:
             return Outcome.nak(0.5)
-        if run_id in self.tasks or self._is_waiting(run_id):
+        if run_id in self.tasks or run_id in self._claiming or self._is_waiting(run_id):
             return Outcome.ACK  # a duplicate of a run already here
         workflow = str(data.get("workflow"))
         if workflow not in self.app.workflows:
@@ -119,18 +120,39 @@ class WorkerRunner(LocalRunner):
             key=data.get("key"),
         )  # fmt: skip
         key = (stub.tenant, stub.key) if stub.key is not None else None
-        if key is not None and key in self._busy_keys:
-            self._queues.setdefault(key, deque()).append(stub)
-            return Outcome.ACK
+        if key is not None:
+            if key in self._busy_keys:
+                self._queues.setdefault(key, deque()).append(stub)
+                return Outcome.ACK
+            # Taken before the claim is awaited, so the partition's next delivery
+            # of this key (handled meanwhile) waits behind this one.
+            self._busy_keys.add(key)
+        self._claiming.add(run_id)
         try:
             claimed = await self._claim(stub)
         except StoreError:
+            self._free_key(key)
             return Outcome.nak(min(0.5 * 2 ** (delivery.delivered - 1), 10.0))
-        if claimed is not None:
-            if key is not None:
-                self._busy_keys.add(key)
+        finally:
+            self._claiming.discard(run_id)
+        if claimed is None:
+            self._free_key(key)
+        else:
             self._start(claimed)
         return Outcome.ACK
+
+    def _free_key(self, key: tuple[str, str] | None) -> None:
+        """A key taken for a run that did not start here: the next run waiting
+        on it goes (its own claim decides whether it may), else the key is free."""
+        if key is None:
+            return
+        queue = self._queues.get(key)
+        if queue:
+            self._start(queue.popleft())
+            if not queue:
+                del self._queues[key]
+        else:
+            self._busy_keys.discard(key)
 
     def _is_waiting(self, run_id: str) -> bool:
         return any(

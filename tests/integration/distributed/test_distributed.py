@@ -19,6 +19,7 @@ import pytest_asyncio
 import worker_app
 
 from conveyor import Conveyor, Settings
+from conveyor.bus.nats_subjects import Subjects
 from conveyor.events import Event
 from conveyor.runs import RunRecord, RunStatus
 from conveyor.testing import assert_events, wait_until
@@ -171,6 +172,33 @@ async def test_cross_worker_per_key_ordering(cluster: Cluster) -> None:
         trace = [(c["step"], c["n"]) for c in cluster.calls() if c.get("k") == key]
         expected = [(step, n) for n in range(8) for step in ("start", "end")]
         assert trace == expected, f"key {key} ran as {trace}"
+
+
+async def test_partitions_spread_over_workers(cluster: Cluster) -> None:
+    """Two worker processes share the partitions: once both announced themselves,
+    each holds at most half of the pins, so each executes the runs of its own
+    partitions and both take part."""
+    cluster.worker()
+    cluster.worker()
+    api = await cluster.api()
+    subjects = Subjects("any", 4)
+    by_pid: dict[int, set[int]] = {}
+    for attempt in range(20):
+        keys = [f"spread-{attempt}-{n}" for n in range(12)]
+        handles = [
+            await api.start("keyed", {"key": key, "n": n}, key=key)
+            for n, key in enumerate(keys)
+        ]
+        await asyncio.gather(*(h.result(timeout_s=30) for h in handles))
+        by_pid = {}
+        for call in cluster.calls():
+            if call["step"] == "start" and call["k"] in keys:
+                partition = subjects.partition("default", call["k"], "")
+                by_pid.setdefault(call["pid"], set()).add(partition)
+        if len(by_pid) == 2 and all(len(ps) <= 2 for ps in by_pid.values()):
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"expected 2 workers with 2 partitions each, got {by_pid}")
 
 
 async def submit_through_outage(api: Conveyor, outage: Any, count: int) -> list[Any]:
