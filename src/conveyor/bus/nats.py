@@ -268,7 +268,7 @@ class NatsBus(Bus):
         for event in events:
             by_run.setdefault(event.run_id, []).append(event)
         for run_events in by_run.values():
-            subject = self.subjects.events(run_events[0])
+            subject = self.subjects.events(run_events)
             self._outgoing.append((subject, encode_events(run_events)))
         self._wake.set()
 

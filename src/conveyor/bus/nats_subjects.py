@@ -2,12 +2,13 @@
 and how events travel as JSON.
 
 ```
-<ns>.ev.<tenant>.<session>.<run_id>   events of one write, fanned out (core NATS)
-<ns>.ctl                              cancel / signal hints to every worker
-<ns>.workers                          workers announcing themselves (pin balance)
-<ns>.runs.<partition>                 run dispatch, stream <NS>_RUNS (work queue)
-<ns>.runs.<queue>.<partition>         run dispatch of a named queue, same stream
-<ns>.dlq                              undeliverable dispatches, stream <NS>_DLQ
+<ns>.ev.<tenant>.<session>.<run_id>.ev   events of one write, fanned out (core
+<ns>.ev.<tenant>.<session>.<run_id>.end  NATS; `end` when the run ends in it)
+<ns>.ctl                                 cancel / signal hints to every worker
+<ns>.workers                             workers announcing themselves
+<ns>.runs.<partition>                    run dispatch, stream <NS>_RUNS (work queue)
+<ns>.runs.<queue>.<partition>            run dispatch of a named queue, same stream
+<ns>.dlq                                 undeliverable dispatches, stream <NS>_DLQ
 ```
 """
 
@@ -21,9 +22,10 @@ from typing import Any
 
 from ..bus.base import Topic
 from ..errors import ConfigurationError
-from ..events import Event
+from ..events import TERMINAL_EVENTS, Event
 from ..workflows import DEFAULT_QUEUE
 
+_TERMINAL = frozenset(event.value for event in TERMINAL_EVENTS)
 _PLAIN = re.compile(r"[A-Za-z0-9_-]+")
 NONE_TOKEN = "~"
 
@@ -59,19 +61,24 @@ class Subjects:
         self.workers = f"{self.ns}.workers"
         self.dlq = f"{self.ns}.dlq"
 
-    def events(self, event: Event) -> str:
-        """Where one run's events are published."""
+    def events(self, events: Sequence[Event]) -> str:
+        """Where one write's events of one run are published: the last token says
+        whether the run ends among them (`end`) or not (`ev`)."""
+        first = events[0]
+        last = "end" if any(e.type in _TERMINAL for e in events) else "ev"
         return (
-            f"{self.ns}.ev.{token(event.tenant)}.{token(event.session_id)}."
-            f"{token(event.run_id)}"
+            f"{self.ns}.ev.{token(first.tenant)}.{token(first.session_id)}."
+            f"{token(first.run_id)}.{last}"
         )
 
     def topic(self, topic: Topic) -> str:
-        """The subscription subject covering `topic`."""
+        """The subscription subject covering `topic` (only messages that end a
+        run when it wants terminal events alone)."""
         tenant = "*" if topic.tenant is None else token(topic.tenant)
         session = "*" if topic.session_id is None else token(topic.session_id)
         run = "*" if topic.run_id is None else token(topic.run_id)
-        return f"{self.ns}.ev.{tenant}.{session}.{run}"
+        ends = topic.types is not None and topic.types <= _TERMINAL
+        return f"{self.ns}.ev.{tenant}.{session}.{run}.{'end' if ends else '*'}"
 
     def partition(self, tenant: str, key: str | None, run_id: str) -> int:
         """The partition of a run: by (tenant, key) so a key's runs share one,
