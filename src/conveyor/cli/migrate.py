@@ -69,6 +69,15 @@ def upgrade(
     target = _store_url(url)
     _attempt(lambda: migrations.upgrade(target, revision))
     err.print(f"migrated to {_attempt(lambda: migrations.current(target))}")
+    if revision == "head":  # the exception platform's tables, beside the engine's
+        from conveyor_apps.exceptions import migrations as platform
+
+        database = platform.database_url(target)
+        _attempt(lambda: platform.upgrade(database))
+        err.print(
+            f"exception platform migrated to "
+            f"{_attempt(lambda: platform.current(database))}"
+        )
 
 
 @migrate_app.command("downgrade", epilog=EPILOG)

@@ -32,6 +32,11 @@ class ExceptionsSettings(BaseSettings):
         le=100,
         description="PostgreSQL connections kept (as many more may open under load).",
     )
+    statement_cache: bool = Field(
+        True,
+        description="Cache prepared statements per PostgreSQL connection; "
+        "turn off behind a transaction-mode pooler (PgBouncer).",
+    )
     max_report_bytes: int = Field(MAX_REPORT_BYTES, ge=1024)
     tool_attempts: int = Field(5, ge=1, le=20)
     tool_backoff_s: float = Field(0.2, ge=0)

@@ -88,6 +88,7 @@ class ExceptionPlatform:
             self.settings.database_for(conveyor.settings.store_url),
             worker=conveyor.worker_id,
             pool_size=self.settings.pool_size,
+            statement_cache=self.settings.statement_cache,
         )
         self.telemetry = Telemetry(self.repository)
         self._tool_settings = tool_settings

@@ -25,7 +25,7 @@ from conveyor.serde import dumps, loads
 
 from .handoffs import EventContext, Stage, ToolCall
 from .schema import events, exceptions, policies, stage_records, tool_executions
-from .status import ExceptionStatus, check_transition
+from .status import ExceptionStatus, can_transition, check_transition
 from .tenants import TenantPolicy
 from .tools import ToolResult
 
@@ -65,30 +65,39 @@ class ExceptionRepository:
         pool_size: PostgreSQL connections kept open.
     """
 
-    def __init__(self, url: str, *, worker: str = "", pool_size: int = 5) -> None:
-        self.url = url
-        self.worker = worker
+    def __init__(
+        self,
+        url: str,
+        *,
+        worker: str = "",
+        pool_size: int = 5,
+        statement_cache: bool = True,
+    ) -> None:
         from conveyor.migrations.runner import sqlalchemy_url
 
+        self.url = url
+        self.worker = worker
         target = sqlalchemy_url(url)
         self.dialect = "postgresql" if target.startswith("postgresql") else "sqlite"
         self._async: AsyncEngine | None = None
         self._sync: sa.Engine | None = None
         self._lock = asyncio.Lock()  # SQLite has one writer: take turns here
         if self.dialect == "postgresql":
+            # Prepared statements are cached per connection (half the round trips);
+            # behind a transaction-mode pooler turn the cache off.
+            cache: dict[str, Any] = {}
+            if not statement_cache:
+                cache = {
+                    "statement_cache_size": 0,
+                    "prepared_statement_cache_size": 0,
+                    "prepared_statement_name_func": _statement_name,
+                }
             self._async = create_async_engine(
                 target,
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 pool_recycle=1800,
-                connect_args={
-                    # as the engine's store: safe behind a transaction-mode pooler
-                    "statement_cache_size": 0,
-                    "prepared_statement_cache_size": 0,
-                    "prepared_statement_name_func": lambda: (
-                        f"__ex_{uuid.uuid4().hex}__"
-                    ),
-                },
+                connect_args=cache,
             )
         else:
             self._sync = sa.create_engine(
@@ -256,22 +265,18 @@ class ExceptionRepository:
 
         await self.transact(work)
 
-    async def advance(
-        self, ctx: EventContext, seq: int, status: ExceptionStatus, now: float
-    ) -> None:
-        """Move the event to `status` (nothing if it is there already)."""
-
-        def work(conn: sa.Connection) -> None:
-            _move(conn, ctx, seq, status, now, Outcome())
-
-        await self.transact(work)
-
     async def record_tool(
         self, call: ToolCall, result: ToolResult, attempts: int, now: float
     ) -> None:
-        """Record one tool execution under its idempotency key (once)."""
+        """Record one tool execution under its idempotency key (once); the first
+        one moves the event to `remediating`."""
 
         def work(conn: sa.Connection) -> None:
+            if call.position == 0:
+                _move(
+                    conn, call.context, call.seq, ExceptionStatus.REMEDIATING, now,
+                    Outcome(),
+                )  # fmt: skip
             conn.execute(
                 _insert(conn, tool_executions)
                 .values(
@@ -587,30 +592,47 @@ def _move(
 ) -> None:
     """Move the event to `target`: nothing if it is there, through the state
     machine otherwise — back from the dead letters first if it was replayed."""
-    row = conn.execute(
-        sa.select(events.c.status, events.c.failed_from).where(
-            events.c.event_id == ctx.event_id
-        )
-    ).first()
-    if row is None:
-        raise LookupError(f"event {ctx.event_id} is not stored")
-    current = ExceptionStatus(row[0])
     values: dict[str, Any] = {"status": target.value, "updated_at": now}
-    if current is ExceptionStatus.DEAD_LETTERED and row[1] is not None:
-        current = check_transition(ctx.exception_id, current, ExceptionStatus(row[1]))
-        values["error"] = None
-    if current is not target:
-        check_transition(ctx.exception_id, current, target)
     for name in ("category", "severity", "action", "playbook"):
         value = getattr(outcome, name)
         if value is not None:
             values[name] = value
     if outcome.finished:
         values["finished_at"] = now
-    conn.execute(
-        events.update().where(events.c.event_id == ctx.event_id).values(values)
+    by_id = events.update().where(events.c.event_id == ctx.event_id)
+    # the usual case in one statement: a legal move (or a repeated one)
+    moved = conn.execute(
+        by_id.where(events.c.status.in_(_SOURCES[target])).values(values)
     )
+    if not moved.rowcount:
+        row = conn.execute(
+            sa.select(events.c.status, events.c.failed_from).where(
+                events.c.event_id == ctx.event_id
+            )
+        ).first()
+        if row is None:
+            raise LookupError(f"event {ctx.event_id} is not stored")
+        current = ExceptionStatus(row[0])
+        if current is ExceptionStatus.DEAD_LETTERED and row[1] is not None:
+            current = check_transition(
+                ctx.exception_id, current, ExceptionStatus(row[1])
+            )
+            values["error"] = None
+        check_transition(ctx.exception_id, current, target)
+        conn.execute(by_id.values(values))
     _mirror(conn, ctx, seq, target, now, outcome)
+
+
+_SOURCES = {
+    target: sorted(
+        {target.value}
+        | {s.value for s in ExceptionStatus if can_transition(s, target)}
+        - {ExceptionStatus.DEAD_LETTERED.value}
+    )
+    for target in ExceptionStatus
+}
+"""Statuses an event may move to each status from without a look first (a
+replayed dead-lettered event takes the long way, through where it failed)."""
 
 
 def _mirror(

@@ -46,7 +46,6 @@ from .models import ExceptionReport, NormalizedException, normalize
 from .playbooks import select_playbook
 from .policy import decide
 from .repository import Outcome
-from .status import ExceptionStatus
 from .telemetry import current_traceparent
 from .tools import ToolRequest, ToolResult
 from .triage import triage
@@ -185,10 +184,6 @@ class StageWork:
     async def tool_call(self, ctx: StepContext, call: ToolCall) -> ToolResult:
         """Run one tool with the step's idempotency key and record the execution."""
         await self.platform.ready()
-        if call.position == 0:
-            await self.repo.advance(
-                call.context, call.seq, ExceptionStatus.REMEDIATING, self.clock.now()
-            )
         result = await self.platform.toolbox.run(
             call.request, idempotency_key=ctx.idempotency_key
         )

@@ -49,6 +49,13 @@ def upgrade_connection(connection: sa.Connection, revision: str = "head") -> Non
     command.upgrade(cfg, revision)
 
 
+def database_url(store_url: str) -> str:
+    """The platform's database for an engine on `store_url` (the settings')."""
+    from ..config import ExceptionsSettings
+
+    return ExceptionsSettings().database_for(store_url)
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     """Migrate the database at `url` (a store URL) up to `revision`."""
     _with_connection(url, lambda conn: upgrade_connection(conn, revision))
@@ -110,6 +117,7 @@ __all__ = [
     "HEAD",
     "VERSION_TABLE",
     "current",
+    "database_url",
     "downgrade",
     "head",
     "upgrade",
