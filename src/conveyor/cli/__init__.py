@@ -16,6 +16,7 @@ from .run import run
 from .runs import runs_app
 from .season import season_app
 from .serve import serve
+from .servers import servers_app
 from .worker import worker
 
 __all__ = ["ExitCode", "app", "main"]
@@ -37,6 +38,7 @@ app.add_typer(runs_app, name="runs", epilog=EPILOG)
 app.add_typer(dlq_app, name="dlq", epilog=EPILOG)
 app.add_typer(season_app, name="season")
 app.add_typer(migrate_app, name="migrate", epilog=EPILOG)
+app.add_typer(servers_app, name="servers", epilog=EPILOG)
 
 
 def main() -> None:

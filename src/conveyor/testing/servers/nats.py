@@ -33,6 +33,7 @@ class NatsServer(ServerProcess):
         start_timeout_s: deadline for readiness.
         stop_timeout_s: wait after SIGTERM before SIGKILL.
         base_dir: where to create the temp dir (default `default_base_dir()`).
+        detached: keep running after this process exits (no death signal).
     """
 
     name: ClassVar[str] = "nats"
@@ -46,11 +47,13 @@ class NatsServer(ServerProcess):
         start_timeout_s: float = 30.0,
         stop_timeout_s: float = 15.0,
         base_dir: Path | str | None = None,
+        detached: bool = False,
     ) -> None:
         super().__init__(
             start_timeout_s=start_timeout_s,
             stop_timeout_s=stop_timeout_s,
             base_dir=base_dir,
+            detached=detached,
         )
         self.jetstream = jetstream
         self.config = config
@@ -77,7 +80,7 @@ class NatsServer(ServerProcess):
             self._port = self._reported_port()
             if self._port is None:
                 return False
-        info = _server_info(self._port)
+        info = server_info(self._port)
         return info is not None and (not self.jetstream or bool(info.get("jetstream")))
 
     def _reported_port(self) -> int | None:
@@ -92,7 +95,7 @@ class NatsServer(ServerProcess):
         return int(str(urls[0]).rsplit(":", 1)[1])
 
 
-def _server_info(port: int) -> dict[str, Any] | None:
+def server_info(port: int) -> dict[str, Any] | None:
     """Read the `INFO {...}` line a NATS server sends to every new connection."""
     try:
         with socket.create_connection((HOST, port), timeout=INFO_TIMEOUT_S) as sock:

@@ -60,6 +60,7 @@ class PostgresServer(PostgresAdmin, ServerProcess):
         start_timeout_s: deadline for `initdb` and for readiness, each.
         stop_timeout_s: wait after SIGINT before SIGKILL.
         base_dir: where to create the temp dir (default `default_base_dir()`).
+        detached: keep running after this process exits (no death signal).
     """
 
     name: ClassVar[str] = "postgres"
@@ -77,11 +78,13 @@ class PostgresServer(PostgresAdmin, ServerProcess):
         start_timeout_s: float = 60.0,
         stop_timeout_s: float = 15.0,
         base_dir: Path | str | None = None,
+        detached: bool = False,
     ) -> None:
         super().__init__(
             start_timeout_s=start_timeout_s,
             stop_timeout_s=stop_timeout_s,
             base_dir=base_dir,
+            detached=detached,
         )
         self.durable = durable
         self.user = user
@@ -105,6 +108,7 @@ class PostgresServer(PostgresAdmin, ServerProcess):
         self._account = _account_for(self.run_as)
         if self._account is not None:
             _check_reachable(bin_dir, self._account)
+            _check_reachable(self._require_dir().parent, self._account)
             os.chown(self._require_dir(), self._account.uid, self._account.gid)
         argv = [str(bin_dir / "initdb"), "-D", str(self.pgdata), "--auth=trust"]
         argv += ["--locale=C", "--encoding=UTF8", f"--username={self.user}"]
@@ -173,9 +177,10 @@ def _account_for(run_as: str | None) -> _Account | None:
     return _Account(name=name, uid=entry.pw_uid, gid=entry.pw_gid)
 
 
-def _check_reachable(bin_dir: Path, account: _Account) -> None:
-    """Fail early and clearly if `account` cannot enter every folder up to `bin_dir`."""
-    for directory in [*reversed(bin_dir.parents), bin_dir]:
+def _check_reachable(folder: Path, account: _Account) -> None:
+    """Fail early and clearly if `account` cannot enter every folder up to `folder`
+    (the wheel's binaries, or where the data goes)."""
+    for directory in [*reversed(folder.parents), folder]:
         info = directory.stat()
         if info.st_uid == account.uid:
             bit = stat.S_IXUSR
@@ -187,8 +192,8 @@ def _check_reachable(bin_dir: Path, account: _Account) -> None:
             raise ServerError(
                 f"PostgreSQL refuses to run as root, so it runs as {account.name!r}, "
                 f"who cannot enter {directory} (mode "
-                f"{stat.filemode(info.st_mode)}) on the way to {bin_dir}. Keep the "
-                "virtualenv where other users can enter (e.g. in the project "
-                f"folder, not under /root), run `chmod o+x {directory}`, or pass "
-                "run_as= a user who can."
+                f"{stat.filemode(info.st_mode)}) on the way to {folder}. Keep the "
+                "virtualenv and the data where other users can enter (e.g. in the "
+                f"project folder, not under /root), run `chmod o+x {directory}`, "
+                "or pass run_as= a user who can."
             )

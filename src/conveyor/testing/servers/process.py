@@ -42,7 +42,8 @@ class ServerProcess(Server):
     Subclasses say how to spawn the process (`_spawn`) and when it is ready
     (`_ready`); this class picks ports, retries a lost port race, waits with a
     deadline, stops, and cleans up. `base_dir` is where the temp dir goes
-    (default: `default_base_dir()`).
+    (default: `default_base_dir()`). A `detached` server outlives this process
+    (`conveyor servers up`); whoever stops it goes by its pid.
     """
 
     name: ClassVar[str] = "server"
@@ -56,8 +57,10 @@ class ServerProcess(Server):
         start_timeout_s: float,
         stop_timeout_s: float,
         base_dir: Path | str | None = None,
+        detached: bool = False,
     ) -> None:
         self.start_timeout_s = start_timeout_s
+        self.detached = detached
         self.base_dir = Path(base_dir) if base_dir is not None else None
         self.stop_timeout_s = stop_timeout_s
         self._dir: Path | None = None
@@ -189,7 +192,7 @@ class ServerProcess(Server):
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=directory,
-            preexec_fn=_die_with_parent(self.death_signal),
+            preexec_fn=None if self.detached else _die_with_parent(self.death_signal),
             start_new_session=True,  # keep a terminal's Ctrl-C from reaching it
             **kwargs,
         )
