@@ -37,10 +37,20 @@ class Stage(StrEnum):
         """The name of the stage's workflow."""
         return f"exceptions.{self.value}"
 
+    def key(self, exception_id: str) -> str:
+        """The engine key of this stage's runs for one exception: its events
+        pass the stage one at a time, in the order they were produced."""
+        return f"{exception_id}:{self.value}"
+
     @property
     def reached(self) -> ExceptionStatus:
         """The status an event has once this stage began (tool) or ended (others)."""
         return _REACHED[self]
+
+
+def exception_of(key: str | None) -> str | None:
+    """The exception id in a stage run's key."""
+    return None if key is None else key.rsplit(":", 1)[0]
 
 
 _REACHED = {

@@ -164,7 +164,7 @@ class ExceptionPlatform:
                 Stage.INTAKE.workflow,
                 data.model_dump(mode="json"),
                 tenant=tenant,
-                key=exception_id,
+                key=Stage.INTAKE.key(exception_id),
                 idempotency_key=f"{event_id}:{Stage.INTAKE.value}",
             )
         return Submission(exception_id, event_id, handle.run_id, handle.created)
@@ -178,7 +178,10 @@ class ExceptionPlatform:
         self, tenant: str, exception_id: str, limit: int = 200
     ) -> list[RunRecord]:
         query = RunQuery(
-            tenant=tenant, key=exception_id, workflow=Stage.INTAKE.workflow, limit=limit
+            tenant=tenant,
+            key=Stage.INTAKE.key(exception_id),
+            workflow=Stage.INTAKE.workflow,
+            limit=limit,
         )
         return await self.conveyor.list_runs(query)
 

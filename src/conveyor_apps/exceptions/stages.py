@@ -1,12 +1,17 @@
 """The five stages as engine workflows: Intake → Triage → Policy → Playbook → Tool.
 
-Every event of an exception is one run per stage, all keyed by the exception id,
-so the engine starts them in submission order and never two at once: each stage
-sees an exception's events in the order they were produced, whichever worker
-takes them. A stage does its work and records it in one step, and in that same
-step hands its typed context to the next stage by starting its run under an
-idempotency key made of the event id and the next stage — a step that runs again
-after a crash finds the run it already started instead of starting a second.
+Every event of an exception is one run per stage. A stage's runs of one exception
+share the engine key `<exception id>:<stage>`, so the engine starts them in
+submission order and never two at once, whichever worker takes them; and each
+stage submits the next stage's run while it runs, so the next stage receives the
+events in the order it processed them. By induction every stage processes an
+exception's events in the order they were produced, while an exception's events
+flow through different stages at once and different exceptions in parallel.
+
+A stage does its work and records it in one step, and in that same step hands its
+typed context to the next stage by starting its run under an idempotency key made
+of the event id and the next stage — a step that runs again after a crash finds
+the run it already started instead of starting a second.
 
 Tool execution runs each playbook step as a step of its own, calling the tool with
 the step's idempotency key, so a retried or recovered step has its effect once.
@@ -100,7 +105,7 @@ class StageWork:
             stage.workflow,
             linked.model_dump(mode="json"),
             tenant=data.tenant,
-            key=data.exception_id,
+            key=stage.key(data.exception_id),
             idempotency_key=f"{data.event_id}:{stage.value}",
         )
         done = _PREVIOUS[stage]

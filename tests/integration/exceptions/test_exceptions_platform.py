@@ -20,6 +20,8 @@ from conveyor_apps.exceptions import ToolName
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 STAGES = ["intake", "triage", "policy", "playbook", "tool"]
+OF = "split_part(key, ':', 1)"  # the exception id in a stage run's key
+OF_R = "split_part(r.key, ':', 1)"
 
 
 def executions_of(cluster: Cluster, exception_id: str) -> list[Any]:
@@ -58,7 +60,7 @@ async def test_post_exception_worker_chain_playbook_tool_exec(cluster: Cluster) 
     history = [h["what"] for h in found["history"]]
     assert history[0].startswith("event 1 (reported) accepted"), history
     runs = await cluster.sql(
-        "SELECT workflow, status FROM runs WHERE key = $1 ORDER BY submit_seq",
+        f"SELECT workflow, status FROM runs WHERE {OF} = $1 ORDER BY submit_seq",
         exception_id,
     )
     assert [tuple(r) for r in runs] == [
@@ -148,7 +150,8 @@ async def test_idempotency_duplicate_events(cluster: Cluster) -> None:
     assert len(executions_of(cluster, exception_id)) == 4, "2 events × 2 tools"
     assert cluster.api is not None
     runs = await cluster.sql(
-        "SELECT id, tenant, key, workflow FROM runs WHERE key = $1", exception_id
+        f"SELECT id, tenant, key, workflow FROM runs WHERE {OF} = $1",
+        exception_id,
     )
     assert len(runs) == 10, f"expected 5 stage runs per event, got {len(runs)}"
     for run_id, tenant, key, workflow in runs:
@@ -298,7 +301,9 @@ async def test_tenant_isolation(cluster: Cluster) -> None:
             f"/exceptions/dead-letters/{letter['id']}", headers=headers("globex")
         )
         assert shown.status_code == 404, "another tenant's dead letter is not found"
-    tenants = await cluster.sql("SELECT DISTINCT tenant FROM runs WHERE key = $1", mine)
+    tenants = await cluster.sql(
+        f"SELECT DISTINCT tenant FROM runs WHERE {OF} = $1", mine
+    )
     assert [r[0] for r in tenants] == ["acme"], f"acme's runs only, got {tenants}"
     assert {e.tenant for e in executions_of(cluster, mine)} == {"acme"}
     unauthenticated = await cluster.http.get(f"/exceptions/{mine}")
@@ -356,7 +361,7 @@ async def test_worker_crash_redelivery(cluster: Cluster) -> None:
         lambda: fake.requests > before, timeout=30, message="the tool call"
     )
     rows = await cluster.sql(
-        "SELECT owner, id FROM runs WHERE key = $1 AND workflow = 'exceptions.tool'",
+        f"SELECT owner, id FROM runs WHERE {OF} = $1 AND workflow = 'exceptions.tool'",
         exception_id,
     )
     owner, run_id = rows[0]
@@ -395,21 +400,23 @@ async def test_outbox_no_loss_on_crash(cluster: Cluster) -> None:
     )
     exception_id = process.stdout.decode().strip().splitlines()[-1]
     stored = await cluster.sql(
-        "SELECT count(*) FROM outbox o JOIN runs r ON r.id = o.run_id WHERE r.key = $1",
+        "SELECT count(*) FROM outbox o JOIN runs r ON r.id = o.run_id "
+        f"WHERE {OF_R} = $1",
         exception_id,
     )
-    runs = await cluster.sql("SELECT count(*) FROM runs WHERE key = $1", exception_id)
+    runs = await cluster.sql(f"SELECT count(*) FROM runs WHERE {OF} = $1", exception_id)
     assert runs[0][0] >= 1, "the report was stored before the crash"
     found = await cluster.settled("acme", exception_id, timeout=60)
     assert found["status"] == "resolved", found["status"]
     assert len(executions_of(cluster, exception_id)) == 2, "each tool once"
     intake = await cluster.sql(
-        "SELECT count(*) FROM runs WHERE key = $1 AND workflow = 'exceptions.intake'",
+        f"SELECT count(*) FROM runs WHERE {OF} = $1 AND workflow = 'exceptions.intake'",
         exception_id,
     )
     assert intake[0][0] == 1, f"expected one intake run, got {intake[0][0]}"
     left = await cluster.sql(
-        "SELECT count(*) FROM outbox o JOIN runs r ON r.id = o.run_id WHERE r.key = $1",
+        "SELECT count(*) FROM outbox o JOIN runs r ON r.id = o.run_id "
+        f"WHERE {OF_R} = $1",
         exception_id,
     )
     assert stored[0][0] in (0, 1) and left[0][0] == 0, "the outbox is drained"
