@@ -1,7 +1,8 @@
-"""The child process of the crash tests: runs a four-step order workflow on a SQLite
-store, or recovers it, so the parent can SIGKILL a real process mid-run.
+"""The child process of the crash tests: runs a four-step order workflow, or
+recovers it, so the parent can SIGKILL a real process mid-run.
 
-Usage: `python crash_child.py MODE DB EFFECTS [--marker PATH] [--run-id ID]`
+Embedded mode: `python crash_child.py MODE DB EFFECTS [--marker PATH] [--run-id ID]`
+runs on a SQLite store.
 
 - `between`: start a run; the third step's agent SIGKILLs this process (a `Crash`
   fault) before doing anything, so the process dies between steps 2 and 3.
@@ -10,8 +11,14 @@ Usage: `python crash_child.py MODE DB EFFECTS [--marker PATH] [--run-id ID]`
 - `recover`: open the same store (recovery of unfinished runs happens on open) and
   wait for the run `--run-id`; print `{"run_id", "status", "output"}` as JSON.
 
-The first two modes print `{"run_id": ...}` as soon as the run is submitted. Every
-step appends `<step name> <idempotency key>` to EFFECTS (fsync'd) as its side effect.
+The first two modes print `{"run_id": ...}` as soon as the run is submitted.
+
+Distributed mode: `conveyor worker --app crash_child:worker_app` with the mode and
+paths in `CRASH_MODE`, `CRASH_EFFECTS` and `CRASH_MARKER`; the parent submits the
+run, and a worker restarted under the same id (`recover`) finishes it.
+
+Every step appends `<step name> <idempotency key>` to EFFECTS (fsync'd) as its side
+effect.
 """
 
 from __future__ import annotations
@@ -80,16 +87,15 @@ def build_agents(mode: str, effects: Path, marker: Path | None) -> list[FakeAgen
     return agents
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["between", "inside", "recover"])
-    parser.add_argument("db", type=Path)
-    parser.add_argument("effects", type=Path)
-    parser.add_argument("--marker", type=Path)
-    parser.add_argument("--run-id")
-    args = parser.parse_args()
-
-    fetch, price, charge, notify = build_agents(args.mode, args.effects, args.marker)
+def build_app(
+    mode: str,
+    effects: Path,
+    marker: Path | None,
+    settings: Settings | None = None,
+    run_workers: bool = True,
+) -> Conveyor:
+    """An app with the order workflow, its steps behaving as `mode` says."""
+    fetch, price, charge, notify = build_agents(mode, effects, marker)
 
     @workflow(name="order")
     async def order(run: Any, n: int) -> dict[str, Any]:
@@ -99,15 +105,37 @@ async def main() -> None:
         sent = await run.step(notify.agent, receipt)
         return {"receipt": receipt, "notice": sent}
 
+    return Conveyor(settings=settings, workflows=[order], run_workers=run_workers)
+
+
+def worker_app() -> Conveyor:
+    """The app of a `conveyor worker` child (settings from CONVEYOR_* variables)."""
+    marker = os.environ.get("CRASH_MARKER")
+    return build_app(
+        os.environ["CRASH_MODE"],
+        Path(os.environ["CRASH_EFFECTS"]),
+        Path(marker) if marker else None,
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["between", "inside", "recover"])
+    parser.add_argument("db", type=Path)
+    parser.add_argument("effects", type=Path)
+    parser.add_argument("--marker", type=Path)
+    parser.add_argument("--run-id")
+    args = parser.parse_args()
+
     settings = Settings(store_url=f"sqlite:///{args.db.resolve()}")
-    async with Conveyor(settings=settings, workflows=[order]) as app:
+    async with build_app(args.mode, args.effects, args.marker, settings) as app:
         if args.mode == "recover":
             output = await app.result(args.run_id, timeout_s=60)
             run = await app.get_run(args.run_id)
             report = {"run_id": run.id, "status": run.status.value, "output": output}
             print(json.dumps(report), flush=True)
             return
-        handle = await app.start(order, 4)
+        handle = await app.start("order", 4)
         print(json.dumps({"run_id": handle.run_id}), flush=True)
         await handle.result()  # never returns: this process is killed first
 
