@@ -145,7 +145,7 @@ async def test_resume_after_sigkill(
         assert report == expected, f"expected {expected}, got {report}"
         store_url, bus_url = f"sqlite:///{db}", "memory://"
     else:
-        store_url = request.getfixturevalue("postgres_database").url
+        store_url = request.getfixturevalue("conveyor_database").url
         nats_url = request.getfixturevalue("nats_server").url
         bus_url = f"{nats_url}?namespace=t{uuid.uuid4().hex[:10]}&pin_ttl=1"
         env = {

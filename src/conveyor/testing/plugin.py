@@ -4,7 +4,8 @@
 - `make_conveyor`: a factory of open `Conveyor` apps on temp SQLite stores, all
   closed after the test.
 - `postgres_server`, `nats_server`, `temporal_server`, `postgres_database`: real
-  servers from the pip wheels (see `conveyor.testing.servers`).
+  servers from the pip wheels (see `conveyor.testing.servers`);
+  `conveyor_database`: a fresh database with conveyor's tables.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from ..clock import Clock
 from ..settings import Settings
 from ..workflows import Workflow
 from .clock import VirtualClock
+from .server_fixtures import conveyor_database as conveyor_database
+from .server_fixtures import conveyor_template as conveyor_template
 from .server_fixtures import nats_server as nats_server
 from .server_fixtures import postgres_database as postgres_database
 from .server_fixtures import postgres_server as postgres_server
@@ -107,6 +110,7 @@ class DistributedSetup:
 
     def __init__(self, request: pytest.FixtureRequest) -> None:
         self.postgres = request.getfixturevalue("postgres_server")
+        self.template = request.getfixturevalue("conveyor_template")
         self.nats = request.getfixturevalue("nats_server")
         self.namespace = f"t{uuid.uuid4().hex[:12]}"
         self.databases: dict[str, str] = {}
@@ -116,7 +120,8 @@ class DistributedSetup:
         label = settings["store_url"]
         if label not in self.databases:
             name = f"test_{uuid.uuid4().hex[:16]}"
-            self.databases[label] = self.postgres.create_database(name).name
+            created = self.postgres.create_database(name, template=self.template)
+            self.databases[label] = created.name
         database = self.databases[label]
         url = self.postgres.url.rsplit("/", 1)[0] + f"/{database}"
         worker = f"worker-{database[5:13]}"

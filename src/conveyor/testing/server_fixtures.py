@@ -3,13 +3,15 @@
 Plain fixtures, imported by the conveyor pytest plugin; each honours its environment
 override (`DATABASE_URL`, `NATS_URL`, `TEMPORAL_ADDRESS`) and otherwise starts a
 server from the wheels in the `servers` extra. A server that cannot start fails the
-tests that use it with the reason; nothing is skipped.
+tests that use it with the reason; nothing is skipped. `conveyor_database` clones a
+database migrated once per session, so a test does not pay for the migrations.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -52,6 +54,35 @@ def postgres_database(
 ) -> Iterator[PostgresDatabase]:
     """A new empty database for one test, dropped (sessions and all) after it."""
     database = postgres_server.create_database(f"test_{uuid.uuid4().hex[:16]}")
+    try:
+        yield database
+    finally:
+        postgres_server.drop_database(database.name)
+
+
+@pytest.fixture(scope="session")
+def conveyor_template(postgres_server: AnyPostgresServer) -> Iterator[str]:
+    """The name of a database at conveyor's newest schema, for tests to clone."""
+    from ..migrations import upgrade
+
+    database = postgres_server.create_database(f"template_{uuid.uuid4().hex[:12]}")
+    try:
+        # Alembic runs its own event loop: off any loop a test may be running.
+        with ThreadPoolExecutor(1) as thread:
+            thread.submit(upgrade, database.url).result()
+        yield database.name
+    finally:
+        postgres_server.drop_database(database.name)
+
+
+@pytest.fixture
+def conveyor_database(
+    postgres_server: AnyPostgresServer, conveyor_template: str
+) -> Iterator[PostgresDatabase]:
+    """A new database with conveyor's tables (a copy of the migrated template),
+    dropped after the test."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    database = postgres_server.create_database(name, template=conveyor_template)
     try:
         yield database
     finally:

@@ -111,10 +111,10 @@ def fixture_own_postgres() -> Iterator[PostgresServer]:
 
 @pytest_asyncio.fixture(name="cluster")
 async def fixture_cluster(
-    postgres_database: Any, nats_server: Any, tmp_path: Path
+    conveyor_database: Any, nats_server: Any, tmp_path: Path
 ) -> AsyncIterator[Cluster]:
     """A cluster on the session's servers."""
-    cluster = Cluster(postgres_database.url, nats_server.url, tmp_path)
+    cluster = Cluster(conveyor_database.url, nats_server.url, tmp_path)
     try:
         yield cluster
     finally:
@@ -218,10 +218,10 @@ def assert_each_ran_once(cluster: Cluster, count: int) -> None:
 
 
 async def test_nats_restart_no_loss(
-    own_nats: NatsServer, postgres_database: Any, tmp_path: Path
+    own_nats: NatsServer, conveyor_database: Any, tmp_path: Path
 ) -> None:
     """The NATS server restarts mid-stream: every run still completes, once."""
-    cluster = Cluster(postgres_database.url, own_nats.url, tmp_path)
+    cluster = Cluster(conveyor_database.url, own_nats.url, tmp_path)
     try:
         cluster.worker()
         cluster.worker()

@@ -22,9 +22,9 @@ class TestPostgresStore(StoreConformance):
     """`PostgresStore` keeps the `Store` contract."""
 
     @pytest.fixture
-    def store_factory(self, postgres_database: PostgresDatabase) -> StoreFactory:
+    def store_factory(self, conveyor_database: PostgresDatabase) -> StoreFactory:
         """New PostgresStore instances over one fresh database."""
-        return lambda: PostgresStore(postgres_database.url)
+        return lambda: PostgresStore(conveyor_database.url)
 
 
 @pytest.fixture(name="own_postgres", scope="module")
@@ -76,9 +76,9 @@ async def test_unreachable_server_fails_with_store_error() -> None:
         await store.aclose()
 
 
-async def test_pool_limit_queues_work(postgres_database: PostgresDatabase) -> None:
+async def test_pool_limit_queues_work(conveyor_database: PostgresDatabase) -> None:
     """With two connections at most, fifty concurrent operations all complete."""
-    store = PostgresStore(postgres_database.url, pool_size=2, max_overflow=0)
+    store = PostgresStore(conveyor_database.url, pool_size=2, max_overflow=0)
     await store.open()
     try:
         await asyncio.gather(*(store.create_run(*new_run(f"r{n}")) for n in range(50)))
@@ -88,10 +88,10 @@ async def test_pool_limit_queues_work(postgres_database: PostgresDatabase) -> No
         await store.aclose()
 
 
-async def test_outbox_written_with_the_run(postgres_database: PostgresDatabase) -> None:
+async def test_outbox_written_with_the_run(conveyor_database: PostgresDatabase) -> None:
     """With the outbox on, a new run and its dispatch message land in one statement;
     an idempotent resubmission adds no message; claiming the run removes it."""
-    store = PostgresStore(postgres_database.url, outbox=True)
+    store = PostgresStore(conveyor_database.url, outbox=True)
     await store.open()
     try:
         await store.create_run(*new_run("first", idempotency_key="order-1"))
@@ -111,11 +111,11 @@ async def test_outbox_written_with_the_run(postgres_database: PostgresDatabase) 
 
 
 async def test_claim_keeps_key_order_and_tenant_limit(
-    postgres_database: PostgresDatabase,
+    conveyor_database: PostgresDatabase,
 ) -> None:
     """A run is not claimed while an earlier run of its key is unfinished, nor
     while its tenant already holds its limit of leases."""
-    store = PostgresStore(postgres_database.url)
+    store = PostgresStore(conveyor_database.url)
     await store.open()
     try:
         for run_id in ("k1", "k2"):
