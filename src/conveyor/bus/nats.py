@@ -357,10 +357,13 @@ class NatsBus(Bus):
     async def send_control(self, message: Control) -> None:
         if message.kind == "submitted":
             data = message.data
+            # Written to the outbox with the run: if this publish is lost, the
+            # relay sends it, so there is no broker confirmation to wait for.
             await self.dispatch(
                 message.run_id,
                 data,
                 msg_id=f"run.{message.run_id}.{data.get('seq', 1)}",
+                confirm=False,
             )
             return
         assert self.nc is not None
@@ -377,10 +380,18 @@ class NatsBus(Bus):
                 log.exception("control handler failed for %s", control)
 
     async def dispatch(
-        self, run_id: str, data: dict[str, Any], *, msg_id: str, attempts: int = 5
+        self,
+        run_id: str,
+        data: dict[str, Any],
+        *,
+        msg_id: str,
+        attempts: int = 5,
+        confirm: bool = True,
     ) -> bool:
         """Publish a run's dispatch to its partition; False if the broker did not
-        confirm it (the outbox or the reclaimer will send it again)."""
+        confirm it (the outbox or the reclaimer will send it again). Without
+        `confirm`, it is only handed to the connection (for messages in the
+        outbox)."""
         assert self.nc is not None
         if self._pending_subs:
             # Subscriptions made before this dispatch reach the server before it
@@ -391,15 +402,18 @@ class NatsBus(Bus):
         )
         subject = self.subjects.dispatch(partition, self.queue_of(data.get("workflow")))
         body = json.dumps({"run_id": run_id, "data": data}).encode()
+        headers = {"Nats-Msg-Id": msg_id}
+        if not confirm:
+            try:
+                await self.nc.publish(subject, body, headers=headers)
+            except Exception as exc:  # the relay sends it
+                log.debug("dispatch of %s not sent (%s)", run_id, exc)
+                return False
+            return True
         js = self.nc.jetstream()
         for attempt in range(attempts):
             try:
-                await js.publish(
-                    subject,
-                    body,
-                    timeout=5,
-                    headers={"Nats-Msg-Id": msg_id},
-                )
+                await js.publish(subject, body, timeout=5, headers=headers)
                 return True
             except Exception as exc:
                 log.debug(
