@@ -56,6 +56,7 @@ class WorkerRunner(LocalRunner):
         self.draining = False
         self._claimed: dict[str, RunRecord] = {}
         self._claiming: set[str] = set()
+        self._parked: set[str] = set()
         self._crashed: set[str] = set()
         self._tenant_waiting: dict[str, deque[RunRecord]] = {}
         self._watch_task: asyncio.Task[None] | None = None
@@ -123,6 +124,7 @@ class WorkerRunner(LocalRunner):
         if key is not None:
             if key in self._busy_keys:
                 self._queues.setdefault(key, deque()).append(stub)
+                self._parked.add(run_id)
                 return Outcome.ACK
             # Taken before the claim is awaited, so the partition's next delivery
             # of this key (handled meanwhile) waits behind this one.
@@ -155,11 +157,12 @@ class WorkerRunner(LocalRunner):
             self._busy_keys.discard(key)
 
     def _is_waiting(self, run_id: str) -> bool:
-        return any(
-            run.id == run_id for queue in self._queues.values() for run in queue
-        ) or any(
-            run.id == run_id for queue in self._tenant_waiting.values() for run in queue
-        )
+        """Whether the run waits here behind its key or its tenant's limit."""
+        return run_id in self._parked
+
+    def _start(self, run: RunRecord) -> None:
+        self._parked.discard(run.id)
+        super()._start(run)
 
     async def _claim(self, stub: RunRecord) -> RunRecord | None:
         """Take the run in the store; park it if its tenant is at its limit."""
@@ -174,6 +177,7 @@ class WorkerRunner(LocalRunner):
         )
         if claim.refused == "tenant":
             self._tenant_waiting.setdefault(stub.tenant, deque()).append(stub)
+            self._parked.add(stub.id)
         if claim.run is None or claim.refused is not None:
             return None
         self._claimed[stub.id] = claim.run
