@@ -20,7 +20,7 @@ from conveyor.api.models import ErrorBody, public_error
 from conveyor.errors import ConfigurationError
 from conveyor.store.base import DeadLetter
 
-from .handoffs import ExceptionUpdate, Stage, exception_of
+from .handoffs import ExceptionUpdate, Stage
 from .models import Category, ExceptionReport, Severity, parse_report
 from .platform import ExceptionNotFoundError, ExceptionPlatform, Submission
 from .repository import ExceptionFilter
@@ -486,7 +486,7 @@ def _letter(letter: DeadLetter, run: RunRecord) -> DeadLetterView:
     data = run.input if isinstance(run.input, dict) else {}
     return DeadLetterView(
         id=letter.id,
-        exception_id=exception_of(run.key),
+        exception_id=run.session_id,
         event_id=data.get("event_id"),
         stage=letter.workflow.removeprefix("exceptions."),
         run_id=letter.run_id,

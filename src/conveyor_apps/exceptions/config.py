@@ -37,6 +37,14 @@ class ExceptionsSettings(BaseSettings):
         description="Cache prepared statements per PostgreSQL connection; "
         "turn off behind a transaction-mode pooler (PgBouncer).",
     )
+    tenant_lanes: int = Field(
+        0,
+        ge=0,
+        le=1024,
+        description="Fairness: each tenant's events pass each "
+        "stage in at most this many lanes at once (0: no bound, one lane per "
+        "exception).",
+    )
     max_report_bytes: int = Field(MAX_REPORT_BYTES, ge=1024)
     tool_attempts: int = Field(5, ge=1, le=20)
     tool_backoff_s: float = Field(0.2, ge=0)

@@ -4,6 +4,7 @@ stage sees exactly what it saw the first time)."""
 
 from __future__ import annotations
 
+import zlib
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,20 +38,20 @@ class Stage(StrEnum):
         """The name of the stage's workflow."""
         return f"exceptions.{self.value}"
 
-    def key(self, exception_id: str) -> str:
-        """The engine key of this stage's runs for one exception: its events
-        pass the stage one at a time, in the order they were produced."""
+    def key(self, exception_id: str, lanes: int = 0) -> str:
+        """The engine key of this stage's runs for one exception: its events pass
+        the stage one at a time, in the order they were produced. With `lanes`,
+        the tenant's exceptions share that many keys per stage (an exception
+        always the same one), which bounds how many of the tenant's events the
+        stage works on at once."""
+        if lanes:
+            return f"{self.value}:lane{zlib.crc32(exception_id.encode()) % lanes}"
         return f"{exception_id}:{self.value}"
 
     @property
     def reached(self) -> ExceptionStatus:
         """The status an event has once this stage began (tool) or ended (others)."""
         return _REACHED[self]
-
-
-def exception_of(key: str | None) -> str | None:
-    """The exception id in a stage run's key."""
-    return None if key is None else key.rsplit(":", 1)[0]
 
 
 _REACHED = {

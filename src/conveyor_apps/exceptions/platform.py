@@ -164,7 +164,8 @@ class ExceptionPlatform:
                 Stage.INTAKE.workflow,
                 data.model_dump(mode="json"),
                 tenant=tenant,
-                key=Stage.INTAKE.key(exception_id),
+                key=Stage.INTAKE.key(exception_id, self.settings.tenant_lanes),
+                session_id=exception_id,
                 idempotency_key=f"{event_id}:{Stage.INTAKE.value}",
             )
         return Submission(exception_id, event_id, handle.run_id, handle.created)
@@ -172,14 +173,18 @@ class ExceptionPlatform:
     # reading ---------------------------------------------------------------------
     async def exists(self, tenant: str, exception_id: str) -> bool:
         """Whether the tenant has an exception with this id (stored or accepted)."""
+        await self.ready()
+        if await self.repository.get_exception(tenant, exception_id, brief=True):
+            return True
         return bool(await self._runs_of(tenant, exception_id, limit=1))
 
     async def _runs_of(
         self, tenant: str, exception_id: str, limit: int = 200
     ) -> list[RunRecord]:
+        # every stage run of an exception reports to the session named by it
         query = RunQuery(
             tenant=tenant,
-            key=Stage.INTAKE.key(exception_id),
+            session_id=exception_id,
             workflow=Stage.INTAKE.workflow,
             limit=limit,
         )

@@ -333,10 +333,10 @@ class ExceptionRepository:
 
     # reads ---------------------------------------------------------------------
     async def get_exception(
-        self, tenant: str, exception_id: str
+        self, tenant: str, exception_id: str, *, brief: bool = False
     ) -> dict[str, Any] | None:
-        """The exception with its events, stage records and tool executions, or
-        None if it is unknown or another tenant's."""
+        """The exception with its events, stage records and tool executions (or
+        only its row, if `brief`), or None if it is unknown or another tenant's."""
 
         def work(conn: sa.Connection) -> dict[str, Any] | None:
             row = conn.execute(
@@ -347,6 +347,8 @@ class ExceptionRepository:
             if row is None:
                 return None
             found = dict(row._mapping)
+            if brief:
+                return found
             found["events"] = [
                 _event_row(r)
                 for r in conn.execute(

@@ -105,7 +105,8 @@ class StageWork:
             stage.workflow,
             linked.model_dump(mode="json"),
             tenant=data.tenant,
-            key=stage.key(data.exception_id),
+            key=stage.key(data.exception_id, self.platform.settings.tenant_lanes),
+            session_id=data.exception_id,
             idempotency_key=f"{data.event_id}:{stage.value}",
         )
         done = _PREVIOUS[stage]

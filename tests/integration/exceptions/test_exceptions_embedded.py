@@ -20,8 +20,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 )
 
 from conveyor import Conveyor, Settings
+from conveyor.store.base import RunQuery
 from conveyor.testing import LocalServer, wait_until
 from conveyor_apps.exceptions import ToolSettings
+from conveyor_apps.exceptions.config import ExceptionsSettings
 from conveyor_apps.exceptions.fakes import FakeServer
 from conveyor_apps.exceptions.mount import create_exceptions_app
 from conveyor_apps.exceptions.platform import ExceptionPlatform
@@ -63,13 +65,21 @@ class Embedded:
         return found
 
 
+@pytest.fixture(name="lanes")
+def fixture_lanes() -> int:
+    """`EXCEPTIONS_TENANT_LANES` of the embedded platform (0: none)."""
+    return 0
+
+
 @pytest.fixture(name="embedded")
-async def fixture_embedded(tmp_path: Path) -> AsyncIterator[Embedded]:
+async def fixture_embedded(tmp_path: Path, lanes: int) -> AsyncIterator[Embedded]:
     """`conveyor serve`'s setup: SQLite store, in-process runner, the fakes."""
     async with FakeServer() as fake:
         conveyor = Conveyor(settings=Settings(store_url=f"sqlite:///{tmp_path}/c.db"))
         app = create_exceptions_app(
-            conveyor, tool_settings=ToolSettings(base_url=fake.url, timeout_s=5)
+            conveyor,
+            exceptions_settings=ExceptionsSettings(tenant_lanes=lanes),
+            tool_settings=ToolSettings(base_url=fake.url, timeout_s=5),
         )
         async with (
             LocalServer(app, lifespan="on") as server,
@@ -218,3 +228,32 @@ async def test_embedded_trace_links_the_chain(
         assert linked.span_id == by_name[parent].context.span_id, (
             f"expected {child} to be the child of {parent}"
         )
+
+
+@pytest.mark.parametrize("lanes", [2])
+async def test_embedded_tenant_lanes(embedded: Embedded, lanes: int) -> None:
+    """With tenant lanes, a tenant's events share a few keys per stage (so a
+    flooding tenant has at most that many events in each stage at once) and every
+    exception still completes, its events in order."""
+    client = embedded.client
+    ids = [
+        (
+            await client.post("/exceptions", json=report(n), headers=headers("acme"))
+        ).json()["exception_id"]
+        for n in range(6)
+    ]
+    await client.post(
+        f"/exceptions/{ids[0]}/events",
+        json={"message": "again"},
+        headers=headers("acme"),
+    )
+    for exception_id in ids[1:]:
+        assert (await embedded.settled("acme", exception_id))["status"] == "resolved"
+    found = await embedded.settled("acme", ids[0])
+    assert [e["seq"] for e in found["events"]] == [1, 2], found["events"]
+    runs = await embedded.platform.conveyor.list_runs(
+        RunQuery(tenant="acme", workflow="exceptions.triage", limit=100)
+    )
+    keys = {run.key for run in runs}
+    assert keys <= {"triage:lane0", "triage:lane1"}, f"expected 2 lanes, got {keys}"
+    assert {run.session_id for run in runs} == set(ids), "runs report to the exception"

@@ -20,8 +20,8 @@ from conveyor_apps.exceptions import ToolName
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 STAGES = ["intake", "triage", "policy", "playbook", "tool"]
-OF = "split_part(key, ':', 1)"  # the exception id in a stage run's key
-OF_R = "split_part(r.key, ':', 1)"
+OF = "session_id"  # every stage run of an exception reports to its session
+OF_R = "r.session_id"
 
 
 def executions_of(cluster: Cluster, exception_id: str) -> list[Any]:
