@@ -72,7 +72,14 @@ class DispatchConfig:
     max_deliver: int = 5
     pin_ttl_s: float = 5.0
     batch: int = 128
-    expires_s: float = 1.0
+    max_expires_s: float = 5.0
+
+    @property
+    def expires_s(self) -> float:
+        """How long a pull waits for messages: under half the pin timeout, as a
+        pinned worker keeps its pin only by pulling again within it (a pull left
+        open does not count)."""
+        return min(self.max_expires_s, self.pin_ttl_s / 2)
 
 
 async def ensure_consumers(

@@ -495,21 +495,12 @@ class PostgresStore(Store):
         self, now: float, grace_s: float, repeat_s: float, limit: int = 100
     ) -> list[OutboxMessage]:
         """Outbox messages older than `grace_s` not (re)published in the last
-        `repeat_s`; marked as published now. Ended runs' messages are dropped."""
-
-        async def run() -> list[Any]:
-            async with self._connection() as conn:
-                await conn.execute(sql.FORGET_ENDED_OUTBOX)
-                return list(
-                    await conn.fetch(sql.CLAIM_OUTBOX, now, grace_s, repeat_s, limit)
-                )
-
+        `repeat_s`; marked as published now. Due messages of ended runs are
+        dropped."""
         from ..serde import loads
 
-        return [
-            OutboxMessage(r[0], r[1], r[2], loads(r[3]), r[4])
-            for r in await self._retry(run)
-        ]
+        found = await self._fetch(sql.CLAIM_OUTBOX, now, grace_s, repeat_s, limit)
+        return [OutboxMessage(r[0], r[1], r[2], loads(r[3]), r[4]) for r in found]
 
     async def outbox_size(self) -> int:
         """Messages waiting in the outbox."""

@@ -248,19 +248,22 @@ SELECT_DEAD_LETTER = (
     "SELECT id, run_id, tenant, workflow, error, attempts, created_at, replayed_at "
     "FROM dead_letters WHERE id = $1"
 )
-CLAIM_OUTBOX = """
+CLAIM_OUTBOX = f"""
+WITH due AS (
+    SELECT o.msg_id, r.status IN {ACTIVE} AS live
+    FROM outbox o LEFT JOIN runs r ON r.id = o.run_id
+    WHERE o.created_at < $1::float8 - $2::float8
+        AND (o.published_at IS NULL OR o.published_at < $1::float8 - $3::float8)
+    ORDER BY o.created_at LIMIT $4 FOR UPDATE OF o SKIP LOCKED
+), gone AS (
+    DELETE FROM outbox WHERE msg_id IN (SELECT msg_id FROM due WHERE live IS NOT TRUE)
+)
 UPDATE outbox SET published_at = $1, attempts = attempts + 1
-WHERE msg_id IN (
-    SELECT msg_id FROM outbox
-    WHERE created_at < $1::float8 - $2::float8
-        AND (published_at IS NULL OR published_at < $1::float8 - $3::float8)
-    ORDER BY created_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+WHERE msg_id IN (SELECT msg_id FROM due WHERE live)
 RETURNING msg_id, kind, run_id, data, attempts
 """
-FORGET_ENDED_OUTBOX = f"""
-DELETE FROM outbox o USING runs r
-WHERE o.run_id = r.id AND r.status NOT IN {ACTIVE}
-"""
+"""Take the outbox messages due for (re)publishing, and drop those of runs that
+ended meanwhile, in one statement."""
 
 
 def numbered(text: str) -> str:
