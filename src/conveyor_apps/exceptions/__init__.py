@@ -8,10 +8,10 @@ explicit state machine (`status`). Nothing re-exported here touches the engine, 
 database or the bus: these are the pure pieces the workers are built from.
 
 The platform on the engine lives in its own modules: `stages` (one workflow per
-stage, handing typed contexts from `handoffs` to the next), `repository` and
-`schema` (what the stages recorded, migrated by `migrations`), `platform` (the
-operations), `api` (the HTTP routes), `telemetry` (metrics and traces) and `mount`
-(`install` on an API, `register` on a worker).
+stage, handing typed contexts from `handoffs` to the next), `repository`, `schema`
+and `database` (what the stages recorded, migrated by `migrations`), `platform`
+(the operations), `api` and `schemas` (the HTTP routes and bodies), `telemetry`
+(metrics and traces) and `mount` (`install` on an API, `register` on a worker).
 """
 
 from __future__ import annotations

@@ -1,36 +1,26 @@
 """`ExceptionRepository`: what the stages recorded, in the platform's tables, on
 PostgreSQL (asyncpg, beside the engine's tables) or SQLite (embedded mode).
 
-Every query is written once, as a function of a SQLAlchemy `Connection` run in one
-transaction: on PostgreSQL through the async engine's `run_sync`, on SQLite on a
-thread. Every write is idempotent — keyed by the event id, the stage or the tool
+Every write is idempotent — keyed by the event id, the stage or the tool
 call's idempotency key — because a step may run again after a crash, and the
 status moves are checked by the status state machine (a repeated move is a no-op).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from conveyor.serde import dumps, loads
 
+from .database import Database, insert
 from .handoffs import EventContext, Stage, ToolCall
 from .schema import events, exceptions, policies, stage_records, tool_executions
 from .status import ExceptionStatus, can_transition, check_transition
 from .tenants import TenantPolicy
 from .tools import ToolResult
-
-T = TypeVar("T")
-Work = Callable[[sa.Connection], T]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,86 +47,18 @@ class Outcome:
     finished: bool = False
 
 
-class ExceptionRepository:
+class ExceptionRepository(Database):
     """The platform's tables on one database.
 
     Args:
         url: a `postgresql://` or `sqlite:///` URL.
-        pool_size: PostgreSQL connections kept open.
+        worker: the worker id stage records name.
+        options: connection options (see `Database`).
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        worker: str = "",
-        pool_size: int = 5,
-        statement_cache: bool = True,
-    ) -> None:
-        from conveyor.migrations.runner import sqlalchemy_url
-
-        self.url = url
+    def __init__(self, url: str, *, worker: str = "", **options: Any) -> None:
+        super().__init__(url, **options)
         self.worker = worker
-        target = sqlalchemy_url(url)
-        self.dialect = "postgresql" if target.startswith("postgresql") else "sqlite"
-        self._async: AsyncEngine | None = None
-        self._sync: sa.Engine | None = None
-        self._lock = asyncio.Lock()  # SQLite has one writer: take turns here
-        if self.dialect == "postgresql":
-            # Prepared statements are cached per connection (half the round trips);
-            # behind a transaction-mode pooler turn the cache off.
-            cache: dict[str, Any] = {}
-            if not statement_cache:
-                cache = {
-                    "statement_cache_size": 0,
-                    "prepared_statement_cache_size": 0,
-                    "prepared_statement_name_func": _statement_name,
-                }
-            self._async = create_async_engine(
-                target,
-                pool_size=pool_size,
-                max_overflow=pool_size,
-                pool_recycle=1800,
-                connect_args=cache,
-            )
-        else:
-            self._sync = sa.create_engine(
-                target, connect_args={"check_same_thread": False, "timeout": 30}
-            )
-            sa.event.listen(self._sync, "connect", _sqlite_pragmas)
-        self._opened = False
-        self._opening = asyncio.Lock()
-
-    async def open(self) -> None:
-        """Bring the tables up to date (once per process)."""
-        async with self._opening:
-            if self._opened:
-                return
-            await self.transact(_migrate)
-            self._opened = True
-
-    async def aclose(self) -> None:
-        """Release the connections."""
-        if self._async is not None:
-            await self._async.dispose()
-        if self._sync is not None:
-            self._sync.dispose()
-        self._opened = False
-
-    async def transact(self, work: Work[T]) -> T:
-        """Run `work` in one transaction and return its result."""
-        if self._async is not None:
-            async with self._async.begin() as conn:
-                return await conn.run_sync(work)
-        assert self._sync is not None
-        engine = self._sync
-
-        def run() -> T:
-            with engine.begin() as conn:
-                return work(conn)
-
-        async with self._lock:
-            return await asyncio.to_thread(run)
 
     # writes by the stages ------------------------------------------------------
     async def latest_snapshot(self, exception_id: str) -> dict[str, Any] | None:
@@ -278,7 +200,7 @@ class ExceptionRepository:
                     Outcome(),
                 )  # fmt: skip
             conn.execute(
-                _insert(conn, tool_executions)
+                insert(conn, tool_executions)
                 .values(
                     idempotency_key=result.idempotency_key,
                     event_id=call.context.event_id,
@@ -403,75 +325,6 @@ class ExceptionRepository:
 
         return await self.transact(work)
 
-    async def stage_history(self, stage: Stage, limit: int = 10_000) -> list[int]:
-        """The event number of every record of `stage`, in the order the records
-        were written (what the ordering checks read)."""
-
-        def work(conn: sa.Connection) -> list[int]:
-            return [
-                int(r[0])
-                for r in conn.execute(
-                    sa.select(stage_records.c.seq)
-                    .where(stage_records.c.stage == stage.value)
-                    .order_by(stage_records.c.id)
-                    .limit(limit)
-                )
-            ]
-
-        return await self.transact(work)
-
-    async def stats(self) -> dict[str, Any]:
-        """Counts for the metrics: records and latencies per stage, failures per
-        stage, dead-lettered events, tool attempts."""
-
-        def work(conn: sa.Connection) -> dict[str, Any]:
-            duration = stage_records.c.recorded_at - stage_records.c.started_at
-            per_stage = {
-                str(r[0]): (int(r[1]), float(r[2] or 0.0), int(r[3] or 0))
-                for r in conn.execute(
-                    sa.select(
-                        stage_records.c.stage,
-                        sa.func.count(),
-                        sa.func.sum(duration),
-                        sa.func.sum(stage_records.c.attempts - 1),
-                    ).group_by(stage_records.c.stage)
-                )
-            }
-            buckets: dict[str, list[int]] = {}
-            cases = [
-                sa.func.sum(sa.case((duration <= bound, 1), else_=0))
-                for bound in LATENCY_BUCKETS
-            ]
-            for r in conn.execute(
-                sa.select(stage_records.c.stage, *cases).group_by(stage_records.c.stage)
-            ):
-                buckets[str(r[0])] = [int(v or 0) for v in r[1:]]
-            failed = {
-                str(r[0]): int(r[1])
-                for r in conn.execute(
-                    sa.select(events.c.failed_stage, sa.func.count())
-                    .where(events.c.failed_stage.is_not(None))
-                    .group_by(events.c.failed_stage)
-                )
-            }
-            dead = conn.execute(
-                sa.select(sa.func.count()).where(
-                    events.c.status == ExceptionStatus.DEAD_LETTERED.value
-                )
-            ).scalar_one()
-            tool_retries = conn.execute(
-                sa.select(sa.func.sum(tool_executions.c.attempts - 1))
-            ).scalar_one()
-            return {
-                "stages": per_stage,
-                "buckets": buckets,
-                "failed": failed,
-                "dead_lettered": int(dead),
-                "tool_retries": int(tool_retries or 0),
-            }
-
-        return await self.transact(work)
-
     # tenant policies -------------------------------------------------------------
     async def get_policy(self, tenant: str) -> tuple[TenantPolicy, int] | None:
         """The tenant's stored policy and its version, or None if never set."""
@@ -500,7 +353,7 @@ class ExceptionRepository:
             ).first()
             if row is None:
                 conn.execute(
-                    _insert(conn, policies)
+                    insert(conn, policies)
                     .values(tenant=tenant, policy=text, version=1, updated_at=now)
                     .on_conflict_do_nothing(index_elements=["tenant"])
                 )
@@ -516,42 +369,6 @@ class ExceptionRepository:
         return await self.transact(work)
 
 
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-"""Upper bounds (seconds) of the stage latency histogram."""
-
-
-def _migrate(conn: sa.Connection) -> None:
-    from . import migrations  # Alembic loads only when a database needs it
-
-    with contextlib.suppress(sa.exc.DBAPIError, sa.exc.OperationalError):
-        with conn.begin_nested():
-            version = conn.execute(
-                sa.text(f"SELECT version_num FROM {migrations.VERSION_TABLE}")
-            ).scalar()
-        if version == migrations.HEAD:
-            return
-    migrations.upgrade_connection(conn)
-
-
-def _statement_name() -> str:
-    return f"__ex_{uuid.uuid4().hex}__"
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
-def _insert(conn: sa.Connection, table: sa.Table) -> Any:
-    """An INSERT that can say ON CONFLICT DO NOTHING on this database."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
 def _insert_record(
     conn: sa.Connection,
     worker: str,
@@ -565,7 +382,7 @@ def _insert_record(
     now: float,
 ) -> bool:
     inserted = conn.execute(
-        _insert(conn, stage_records)
+        insert(conn, stage_records)
         .values(
             event_id=ctx.event_id,
             exception_id=ctx.exception_id,

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
@@ -32,10 +33,12 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from .handoffs import EventContext, Stage, ToolCall
-from .repository import LATENCY_BUCKETS
+from .schema import events, stage_records, tool_executions
+from .status import ExceptionStatus
 from .tools import ToolResult
 
 if TYPE_CHECKING:
+    from .database import Database
     from .repository import ExceptionRepository
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,63 @@ def ingest_span(tenant: str) -> Iterator[Span]:
         "exceptions.ingest", kind=SpanKind.PRODUCER, attributes={"tenant": tenant}
     ) as span:
         yield span
+
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+"""Upper bounds (seconds) of the stage latency histogram."""
+
+
+async def read_stats(database: Database) -> dict[str, Any]:
+    """Counts for the metrics: records and latencies per stage, failures per
+    stage, dead-lettered events, tool attempts."""
+
+    def work(conn: sa.Connection) -> dict[str, Any]:
+        duration = stage_records.c.recorded_at - stage_records.c.started_at
+        per_stage = {
+            str(r[0]): (int(r[1]), float(r[2] or 0.0), int(r[3] or 0))
+            for r in conn.execute(
+                sa.select(
+                    stage_records.c.stage,
+                    sa.func.count(),
+                    sa.func.sum(duration),
+                    sa.func.sum(stage_records.c.attempts - 1),
+                ).group_by(stage_records.c.stage)
+            )
+        }
+        buckets: dict[str, list[int]] = {}
+        cases = [
+            sa.func.sum(sa.case((duration <= bound, 1), else_=0))
+            for bound in LATENCY_BUCKETS
+        ]
+        for r in conn.execute(
+            sa.select(stage_records.c.stage, *cases).group_by(stage_records.c.stage)
+        ):
+            buckets[str(r[0])] = [int(v or 0) for v in r[1:]]
+        failed = {
+            str(r[0]): int(r[1])
+            for r in conn.execute(
+                sa.select(events.c.failed_stage, sa.func.count())
+                .where(events.c.failed_stage.is_not(None))
+                .group_by(events.c.failed_stage)
+            )
+        }
+        dead = conn.execute(
+            sa.select(sa.func.count()).where(
+                events.c.status == ExceptionStatus.DEAD_LETTERED.value
+            )
+        ).scalar_one()
+        tool_retries = conn.execute(
+            sa.select(sa.func.sum(tool_executions.c.attempts - 1))
+        ).scalar_one()
+        return {
+            "stages": per_stage,
+            "buckets": buckets,
+            "failed": failed,
+            "dead_lettered": int(dead),
+            "tool_retries": int(tool_retries or 0),
+        }
+
+    return await database.transact(work)
 
 
 class Telemetry:
@@ -108,7 +168,7 @@ class Telemetry:
     # metrics ---------------------------------------------------------------------
     async def refresh(self) -> None:
         """Read the counts from the database now."""
-        self.snapshot = await self.repository.stats()
+        self.snapshot = await read_stats(self.repository)
 
     def start_refreshing(self, interval_s: float) -> None:
         """Refresh the snapshot every `interval_s` in the background."""
