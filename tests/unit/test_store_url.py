@@ -57,3 +57,25 @@ def test_bad_sqlite_options_name_the_problem(url: str, problem: str):
     with pytest.raises(ConveyorError) as caught:
         open_store(url)
     assert problem in str(caught.value), f"expected {problem!r} in {caught.value}"
+
+
+@pytest.mark.parametrize(
+    ("query", "prepared", "migrate"),
+    [
+        ("", False, True),
+        ("?prepared_statements=true&migrate=false", True, False),
+        ("?prepared_statements=off&migrate=1", False, True),
+    ],
+)
+def test_postgres_url_options(query: str, prepared: bool, migrate: bool):
+    """PostgreSQL URL options choose prepared statements (off by default, for
+    transaction-mode poolers) and migration on open, and never reach the driver."""
+    from conveyor.migrations import sqlalchemy_url
+    from conveyor.store.postgres import PostgresStore
+
+    url = f"postgresql://u@localhost/db{query}"
+    store = open_store(url)
+    assert isinstance(store, PostgresStore), f"expected a PostgresStore: {store!r}"
+    got = (store.prepared_statements, store.migrate)
+    assert got == (prepared, migrate), f"expected {prepared} {migrate}: {got}"
+    assert "?" not in sqlalchemy_url(url), f"options left in {sqlalchemy_url(url)}"

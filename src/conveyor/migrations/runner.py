@@ -20,7 +20,15 @@ from ..errors import ConfigurationError
 
 HERE = Path(__file__).parent
 CONVEYOR_OPTIONS = frozenset(
-    {"synchronous", "pool_size", "max_overflow", "pool_timeout", "migrate", "outbox"}
+    {
+        "synchronous",
+        "pool_size",
+        "max_overflow",
+        "pool_timeout",
+        "migrate",
+        "outbox",
+        "prepared_statements",
+    }
 )
 """Query parameters of a store URL that are ours, not the database driver's."""
 

@@ -12,7 +12,7 @@ from .base import Store as Store
 def open_store(url: str, clock: Clock | None = None) -> Store:
     """The store for `url`: `sqlite:///path/to/file.db[?synchronous=NORMAL]`, or
     `postgresql://user:password@host/db[?pool_size=10&max_overflow=10
-    &pool_timeout=30&migrate=true]`."""
+    &pool_timeout=30&migrate=true&prepared_statements=false]`."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         from .sqlite import SqliteStore
@@ -40,7 +40,10 @@ def open_store(url: str, clock: Clock | None = None) -> Store:
                 pool_size=int(pg_options.get("pool_size", 10)),
                 max_overflow=int(pg_options.get("max_overflow", 10)),
                 pool_timeout_s=float(pg_options.get("pool_timeout", 30)),
-                migrate=pg_options.get("migrate", "true").lower() not in ("0", "false"),
+                migrate=_flag(pg_options.get("migrate", "true")),
+                prepared_statements=_flag(
+                    pg_options.get("prepared_statements", "false")
+                ),
                 clock=clock,
             )
         except ValueError as exc:
@@ -49,3 +52,8 @@ def open_store(url: str, clock: Clock | None = None) -> Store:
         f"unsupported store URL scheme {parts.scheme!r} "
         "(expected sqlite:// or postgresql://)"
     )
+
+
+def _flag(value: str) -> bool:
+    """A boolean URL option: anything but 0 / false / no / off is true."""
+    return value.lower() not in ("0", "false", "no", "off")

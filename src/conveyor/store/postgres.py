@@ -92,6 +92,9 @@ class PostgresStore(Store):
         migrate: bring the schema up to date on `open()`.
         outbox: write a dispatch message to the outbox with every new run (set
             when a bus relays it).
+        prepared_statements: keep statements prepared on each connection (parsed
+            and planned once, then one round trip each instead of two). Only
+            directly or behind a pooler that tracks named prepared statements.
         clock: time-stamps writes; leases are decided by the caller's `now`.
     """
 
@@ -105,6 +108,7 @@ class PostgresStore(Store):
         retry_s: float = 30.0,
         migrate: bool = True,
         outbox: bool = False,
+        prepared_statements: bool = False,
         clock: Clock | None = None,
     ) -> None:
         from ..migrations import sqlalchemy_url
@@ -114,6 +118,7 @@ class PostgresStore(Store):
         self.retry_s = retry_s
         self.migrate = migrate
         self.outbox = outbox
+        self.prepared_statements = prepared_statements
         self.engine: AsyncEngine = create_async_engine(
             sqlalchemy_url(url),
             pool_size=pool_size,
@@ -123,8 +128,9 @@ class PostgresStore(Store):
             pool_reset_on_return=None,  # we end our own transactions
             connect_args={
                 # A transaction-mode pooler hands each transaction to any server
-                # connection: no named prepared statements may outlive one.
-                "statement_cache_size": 0,
+                # connection: no named prepared statements may outlive one,
+                # unless it tracks them (PgBouncer >= 1.21, max_prepared_statements).
+                "statement_cache_size": 256 if prepared_statements else 0,
                 "prepared_statement_cache_size": 0,
                 "prepared_statement_name_func": lambda: f"__cv_{uuid.uuid4().hex}__",
             },

@@ -27,6 +27,15 @@ class TestPostgresStore(StoreConformance):
         return lambda: PostgresStore(conveyor_database.url)
 
 
+class TestPostgresStorePrepared(StoreConformance):
+    """With `prepared_statements=true`, `PostgresStore` keeps the same contract."""
+
+    @pytest.fixture
+    def store_factory(self, conveyor_database: PostgresDatabase) -> StoreFactory:
+        """New PostgresStore instances keeping statements prepared."""
+        return lambda: PostgresStore(conveyor_database.url, prepared_statements=True)
+
+
 @pytest.fixture(name="own_postgres", scope="module")
 def fixture_own_postgres() -> Iterator[PostgresServer]:
     """A server of our own, which these tests restart and kill."""
