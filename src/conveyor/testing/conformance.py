@@ -57,9 +57,10 @@ class StoreConformance:
     @pytest.fixture
     def store_factory(self) -> StoreFactory:
         """Override in the subclass: a factory of new, unopened stores."""
-        raise NotImplementedError(
+        pytest.fail(
             f"{type(self).__name__} must define a `store_factory` fixture returning "
-            "a callable that builds a new, unopened Store over the same data"
+            "a callable that builds a new, unopened Store over the same data",
+            pytrace=False,
         )
 
     @pytest_asyncio.fixture

@@ -52,7 +52,7 @@ async def test_call_agent_timeout_names_the_agent(make_conveyor):
     the log records a timeout."""
 
     async def slow(data: Any) -> None:
-        await asyncio.sleep(5)
+        await asyncio.Event().wait()  # never answers
 
     app = await make_conveyor()
     manager = HandoffManager(app)
@@ -96,7 +96,7 @@ async def test_failed_step_keeps_the_error_details(make_conveyor):
     details (agent name and timeout) kept in the run's error."""
 
     async def slow(data: Any) -> None:
-        await asyncio.sleep(5)
+        await asyncio.Event().wait()  # never answers
 
     app = await make_conveyor()
     manager = HandoffManager(app)
