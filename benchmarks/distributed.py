@@ -2,10 +2,12 @@
 JetStream with 1, 2 and 4 `conveyor worker` processes, beside embedded mode
 (SQLite + in-process) measured in the same run on the same machine.
 
-Servers come from the wheels (PostgreSQL with fsync off, as in the tests); the
-driver is an API-only app submitting `--concurrency` runs at a time and waiting
-for each result. Latency is start → result. Writes
-benchmarks/results/distributed.json.
+Servers come from the wheels (PostgreSQL with fsync, synchronous_commit and
+full_page_writes off, as in the tests); the driver is an API-only app submitting
+`--concurrency` runs at a time and waiting for each result. Latency is start →
+result. Beside each row, the CPU time per workflow of the workers, PostgreSQL,
+NATS and the driver says where the two cores go. `--prepared` turns the store's
+`prepared_statements` option on. Writes benchmarks/results/distributed.json.
 
     uv run python benchmarks/distributed.py [--runs 2000] [--concurrency 100]
 """
@@ -85,8 +87,39 @@ async def embedded(total: int, width: int) -> dict[str, float]:
             return await measure(app, total, width)
 
 
+def cpu_s(pid: int, children: bool = False) -> float:
+    """CPU seconds a process has used (with `children`, also those it reaped and
+    those still running: PostgreSQL's backends)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    used = int(fields[11]) + int(fields[12])
+    if children:
+        used += int(fields[13]) + int(fields[14])
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return used / tick + sum(cpu_s(int(kid)) for kid in kids)
+    return used / tick
+
+
+def cpu_snapshot(workers: list[int], postgres: int, nats: int) -> dict[str, float]:
+    """CPU seconds used so far by each part of the benchmark."""
+    return {
+        "workers": sum(cpu_s(pid) for pid in workers),
+        "postgres": cpu_s(postgres, children=True),
+        "nats": cpu_s(nats),
+        "driver": time.process_time(),
+    }
+
+
 async def distributed(
-    workers: int, total: int, width: int, store_url: str, nats_url: str
+    workers: int,
+    total: int,
+    width: int,
+    store_url: str,
+    nats_url: str,
+    servers: tuple[int, int],
 ) -> dict[str, float]:
     bus_url = f"{nats_url}?namespace=b{uuid.uuid4().hex[:8]}&partitions=16&pin_ttl=2"
     env = {**os.environ, "CONVEYOR_STORE_URL": store_url, "CONVEYOR_BUS_URL": bus_url}
@@ -108,7 +141,12 @@ async def distributed(
             settings=settings, workflows=[three_steps], run_workers=False
         ) as app:
             await measure(app, min(300, total), width)  # warm-up: pins settle
+            pids = [process.pid for process in processes]
+            before = cpu_snapshot(pids, *servers)
             result = await measure(app, total, width)
+            after = cpu_snapshot(pids, *servers)
+            for part, used in after.items():
+                result[f"cpu_ms_{part}"] = (used - before[part]) * 1000 / total
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -125,26 +163,47 @@ def line(label: str, row: dict[str, Any]) -> str:
     )
 
 
-async def main(total: int, width: int, counts: list[int]) -> dict[str, Any]:
+def cpu_line(row: dict[str, Any]) -> str:
+    """Where the CPU went, per workflow."""
+    parts = ("workers", "postgres", "nats", "driver")
+    used = "  ".join(f"{part} {row[f'cpu_ms_{part}']:.2f}" for part in parts)
+    return f"{'':<12} CPU ms per workflow: {used}"
+
+
+async def main(
+    total: int, width: int, counts: list[int], prepared: bool
+) -> dict[str, Any]:
     from conveyor.testing.servers import NatsServer, PostgresServer
 
     rows: list[dict[str, Any]] = []
     reference = await embedded(total, width)
     print(line("embedded", reference))
+    options = "?prepared_statements=true" if prepared else ""
     with PostgresServer() as postgres, NatsServer() as nats:
+        assert postgres.pid is not None
+        assert nats.pid is not None
         for workers in counts:
             database = postgres.create_database(f"bench_{workers}")
-            row = await distributed(workers, total, width, database.url, nats.url)
+            row = await distributed(
+                workers, total, width, database.url + options, nats.url,
+                (postgres.pid, nats.pid),
+            )  # fmt: skip
             row["vs_embedded"] = row["workflows_per_s"] / reference["workflows_per_s"]
             rows.append(row)
             ratio = row["vs_embedded"]
             print(line(f"{workers} worker(s)", row) + f"  ({ratio:.2f}x embedded)")
+            print(cpu_line(row))
     two = next((r for r in rows if r["workers"] == 2), None)
     if two is not None:
         target = TARGET_WORKFLOWS_PER_S_2_WORKERS
         verdict = "meets" if two["workflows_per_s"] >= target else "misses"
         print(f"target >= {target} workflows/s with 2 workers: {verdict}")
-    return {"embedded": reference, "distributed": rows, "cpus": os.cpu_count()}
+    return {
+        "embedded": reference,
+        "distributed": rows,
+        "cpus": os.cpu_count(),
+        "prepared_statements": prepared,
+    }
 
 
 if __name__ == "__main__":
@@ -152,8 +211,9 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--prepared", action="store_true")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
-    results = asyncio.run(main(args.runs, args.concurrency, counts))
+    results = asyncio.run(main(args.runs, args.concurrency, counts, args.prepared))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "distributed.json").write_text(json.dumps(results, indent=2) + "\n")
