@@ -50,11 +50,13 @@ class Cluster:
             "TEST_CALLS_FILE": self.calls_file,
         }
 
-    def worker(self) -> subprocess.Popen[bytes]:
-        """Start a `conveyor worker` process."""
+    def worker(self, **extra: str) -> subprocess.Popen[bytes]:
+        """Start a `conveyor worker` process (`extra` environment variables)."""
         argv = [sys.executable, "-m", "conveyor.cli", "worker", "--no-examples"]
         argv += ["--app", "worker_app:make_app", "--drain-timeout", "5"]
-        env = {**self.env(), "CONVEYOR_WORKER_ID": f"w-{uuid.uuid4().hex[:8]}"}
+        env = {
+            **self.env(), "CONVEYOR_WORKER_ID": f"w-{uuid.uuid4().hex[:8]}", **extra
+        }  # fmt: skip
         process = subprocess.Popen(
             argv, cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -70,7 +72,7 @@ class Cluster:
         app = Conveyor(
             settings=settings,
             run_workers=False,
-            workflows=[worker_app.checkout, worker_app.keyed],
+            workflows=[worker_app.checkout, worker_app.keyed, worker_app.slow],
         )
         await app.open()
         self.apps.append(app)
@@ -172,6 +174,28 @@ async def test_cross_worker_per_key_ordering(cluster: Cluster) -> None:
         trace = [(c["step"], c["n"]) for c in cluster.calls() if c.get("k") == key]
         expected = [(step, n) for n in range(8) for step in ("start", "end")]
         assert trace == expected, f"key {key} ran as {trace}"
+
+
+async def test_tenant_limit_across_workers(cluster: Cluster) -> None:
+    """With a tenant limit of 2 and two worker processes sharing the tenant's runs,
+    no more than two of them execute at once anywhere, and all complete."""
+    cluster.worker(CONVEYOR_TENANT_CONCURRENCY="2")
+    cluster.worker(CONVEYOR_TENANT_CONCURRENCY="2")
+    api = await cluster.api()
+    pids: set[int] = set()
+    for attempt in range(10):  # until both workers have taken part
+        handles = [await api.start("slow", 10 * attempt + n) for n in range(8)]
+        results = await asyncio.gather(*(h.result(timeout_s=60) for h in handles))
+        assert sorted(results) == [10 * attempt + n for n in range(8)], results
+        running = peak = 0
+        for call in cluster.calls():  # one file, appended in the order of events
+            running += 1 if call["step"] == "start" else -1
+            peak = max(peak, running)
+            pids.add(call["pid"])
+        assert peak <= 2, f"expected at most 2 of the tenant's runs at once: {peak}"
+        if len(pids) == 2:
+            return
+    raise AssertionError(f"expected both workers to take runs, got {pids}")
 
 
 async def test_partitions_spread_over_workers(cluster: Cluster) -> None:

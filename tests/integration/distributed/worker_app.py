@@ -84,6 +84,18 @@ async def keyed(run: Any, data: dict[str, Any]) -> int:
     return int(await run.step(ordered_work, data))
 
 
+async def slow_work(n: int) -> int:
+    log_call(step="start", n=n)
+    await asyncio.sleep(0.2)
+    log_call(step="end", n=n)
+    return n
+
+
+@workflow
+async def slow(run: Any, n: int) -> int:
+    return int(await run.step(slow_work, n))
+
+
 def make_app() -> Conveyor:
     """The worker's app (settings from CONVEYOR_* variables)."""
-    return Conveyor(workflows=[checkout, keyed])
+    return Conveyor(workflows=[checkout, keyed, slow])
