@@ -131,16 +131,20 @@ async def distributed(
             cwd=HERE,
             env={**env, "CONVEYOR_WORKER_ID": f"bench-{n}"},
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for n in range(workers)
     ]
     settings = Settings(store_url=store_url, bus_url=bus_url)
     try:
+        for process in processes:  # every worker takes runs ...
+            await asyncio.to_thread(wait_for_line, process, "is taking runs")
+        await asyncio.sleep(3.0)  # ... and the partitions are spread over them
         async with Conveyor(
             settings=settings, workflows=[three_steps], run_workers=False
         ) as app:
-            await measure(app, min(300, total), width)  # warm-up: pins settle
+            await measure(app, min(300, total), width)  # warm-up
             pids = [process.pid for process in processes]
             before = cpu_snapshot(pids, *servers)
             result = await measure(app, total, width)
@@ -151,8 +155,17 @@ async def distributed(
         for process in processes:
             process.send_signal(signal.SIGTERM)
         for process in processes:
-            process.wait(30)
+            process.communicate(timeout=30)
     return {"workers": workers, **result}
+
+
+def wait_for_line(process: subprocess.Popen[str], text: str) -> None:
+    """Read the process's stderr until a line holds `text`."""
+    assert process.stderr is not None
+    for line in process.stderr:
+        if text in line:
+            return
+    raise RuntimeError(f"worker exited before saying {text!r}")
 
 
 def line(label: str, row: dict[str, Any]) -> str:
