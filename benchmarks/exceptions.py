@@ -1,0 +1,488 @@
+"""Exception platform benchmark, distributed, loopback only: PostgreSQL and NATS
+from the test kit's wheels, `conveyor worker` processes, the fake tool services in
+a uvicorn process, and the API (routes of this repository, API-only engine) in the
+driver, which POSTs reports over HTTP.
+
+1. Scaling: a burst of `--burst` reports from 3 tenants with 1, 2 and 4 workers
+   per stage (each worker process takes every stage), then one process per stage
+   (`--stage`): exceptions/s, and ingest → last tool executed p50/p95 (read from
+   the database: the event's `finished_at - ingested_at`).
+2. Fairness: the two quiet tenants report at a steady pace alone (unloaded), then
+   again while the third floods the system, for `--total` reports in all; every
+   report must complete once — checked in the database (rows, stage records,
+   tool executions against the fake's) — and the quiet tenants' p95 must stay
+   within 2x the unloaded one. Fairness comes from the engine's per-tenant
+   concurrency limit (`CONVEYOR_TENANT_CONCURRENCY`, `--tenant-limit`).
+
+Writes benchmarks/results/exceptions.json.
+
+    uv run python benchmarks/exceptions.py [--burst 1000] [--total 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from conveyor import Conveyor, Settings
+from conveyor.testing import LocalServer
+from conveyor_apps.exceptions import ToolSettings
+from conveyor_apps.exceptions.config import ExceptionsSettings
+from conveyor_apps.exceptions.mount import create_exceptions_app
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+KEYS = {
+    "acme": "acme-demo-key",
+    "globex": "globex-demo-key",
+    "initech": "initech-demo-key",
+}
+QUIET = ("globex", "initech")
+STAGES = ("intake", "triage", "policy", "playbook", "tool")
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def report(n: int) -> dict[str, Any]:
+    """A distinct failed payments batch (two tools for acme, one or two for the
+    others depending on their policies)."""
+    return {
+        "source": "billing",
+        "kind": "nightly_batch_failed",
+        "message": f"Batch {n} failed: card network unreachable",
+        "occurred_at": "2025-03-01T10:00:00+00:00",
+        "attributes": {"job_id": f"job-{n}"},
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Fake:
+    """The fake tool services in their own uvicorn process."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory",
+             "conveyor_apps.exceptions.fakes:create_app", "--port", str(self.port),
+             "--log-level", "warning", "--no-access-log"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    async def wait(self) -> None:
+        async with httpx.AsyncClient() as client:
+            for _ in range(200):
+                try:
+                    await client.get(f"{self.url}/_fake/stats")
+                    return
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+        raise RuntimeError("the fake did not start")
+
+    async def executions(self) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            found: list[dict[str, Any]] = (
+                await client.get(f"{self.url}/_fake/executions")
+            ).json()
+            await client.post(f"{self.url}/_fake/reset")
+            return found
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(10)
+
+
+class Deployment:
+    """Workers and the API on one fresh database and NATS namespace."""
+
+    def __init__(
+        self,
+        store_url: str,
+        nats_url: str,
+        fake: Fake,
+        tenant_limit: int,
+        lanes: int = 0,
+    ) -> None:
+        self.store_url = store_url
+        namespace = f"b{uuid.uuid4().hex[:8]}"
+        self.bus_url = f"{nats_url}?namespace={namespace}&partitions=8&pin_ttl=2"
+        self.fake = fake
+        self.env = {
+            **os.environ,
+            "CONVEYOR_STORE_URL": f"{store_url}?pool_size=5&max_overflow=5",
+            "CONVEYOR_BUS_URL": self.bus_url,
+            "EXCEPTIONS_TOOLS_BASE_URL": fake.url,
+            "EXCEPTIONS_POOL_SIZE": "3",
+            "EXCEPTIONS_TENANT_LANES": str(lanes),
+        }
+        self.lanes = lanes
+        self.tenant_limit = tenant_limit or None
+        if tenant_limit:
+            self.env["CONVEYOR_TENANT_CONCURRENCY"] = str(tenant_limit)
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.app: Conveyor | None = None
+        self.server: LocalServer | None = None
+        self.client: httpx.AsyncClient | None = None
+
+    def start_workers(self, layout: Sequence[Sequence[str]]) -> None:
+        for n, stages in enumerate(layout):
+            argv = [sys.executable, "-m", "conveyor.cli", "worker", "--no-examples"]
+            if os.environ.get("BENCH_PROFILE"):  # cProfile each worker into a file
+                profile = f"{os.environ['BENCH_PROFILE']}-{n}.prof"
+                argv[1:1] = ["-m", "cProfile", "-o", profile]
+            for stage in stages:
+                argv += ["--stage", stage]
+            self.processes.append(
+                subprocess.Popen(
+                    argv,
+                    env={**self.env, "CONVEYOR_WORKER_ID": f"bench-{n}"},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+
+    async def open(self) -> None:
+        settings = Settings(
+            store_url=f"{self.store_url}?pool_size=10&max_overflow=10",
+            bus_url=self.bus_url,
+            tenant_concurrency=self.tenant_limit,
+        )
+        self.app = Conveyor(settings=settings, run_workers=False)
+        api = create_exceptions_app(
+            self.app,
+            exceptions_settings=ExceptionsSettings(
+                pool_size=3, metrics_refresh_s=60, tenant_lanes=self.lanes
+            ),
+            tool_settings=ToolSettings(base_url=self.fake.url),
+        )
+        self.server = LocalServer(api, lifespan="on", timeout_keep_alive=60)
+        await self.server.start()
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        self.client = httpx.AsyncClient(
+            base_url=self.server.url, timeout=120, limits=limits
+        )
+
+    async def aclose(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+        if self.server is not None:
+            await self.server.aclose()
+        for process in self.processes:
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                await asyncio.to_thread(process.wait, 30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    async def post(self, tenant: str, n: int) -> str:
+        """Report one exception; a dropped connection is retried (safe: the same
+        report names the same exception)."""
+        assert self.client is not None
+        for attempt in range(5):
+            try:
+                answer = await self.client.post(
+                    "/exceptions", json=report(n), headers={"X-API-Key": KEYS[tenant]}
+                )
+                answer.raise_for_status()
+                return str(answer.json()["exception_id"])
+            except httpx.TransportError:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.1)
+        raise AssertionError("unreachable")
+
+    async def sql(self, query: str, *args: Any) -> list[Any]:
+        conn = await asyncpg.connect(self.store_url)
+        try:
+            return list(await conn.fetch(query, *args))
+        finally:
+            await conn.close()
+
+    async def finished(self, ids: Sequence[str], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            rows = await self.sql(
+                "SELECT count(*) FROM exception_events WHERE exception_id = ANY($1) "
+                "AND finished_at IS NOT NULL",
+                list(ids),
+            )
+            if rows[0][0] >= len(ids):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{rows[0][0]} of {len(ids)} finished")
+            await asyncio.sleep(0.5)
+
+    async def latencies(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        rows = await self.sql(
+            "SELECT tenant, finished_at - ingested_at FROM exception_events "
+            "WHERE exception_id = ANY($1)",
+            list(ids),
+        )
+        found: dict[str, list[float]] = {}
+        for tenant, seconds in rows:
+            found.setdefault(tenant, []).append(float(seconds))
+        return found
+
+
+async def submit(
+    deployment: Deployment, jobs: Sequence[tuple[str, int]], width: int
+) -> list[str]:
+    gate = asyncio.Semaphore(width)
+
+    async def one(tenant: str, n: int) -> str:
+        async with gate:
+            return await deployment.post(tenant, n)
+
+    return list(await asyncio.gather(*(one(t, n) for t, n in jobs)))
+
+
+async def paced(
+    deployment: Deployment, tenant: str, start: int, count: int, per_s: float
+) -> list[str]:
+    """Report `count` exceptions at `per_s`, without waiting for the answers to
+    keep the pace."""
+    tasks = []
+    for n in range(count):
+        tasks.append(asyncio.create_task(deployment.post(tenant, start + n)))
+        await asyncio.sleep(1 / per_s)
+    return list(await asyncio.gather(*tasks))
+
+
+def summary(
+    latencies: Sequence[float], count: int, elapsed_s: float
+) -> dict[str, float]:
+    return {
+        "exceptions": count,
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
+        "exceptions_per_s": round(count / elapsed_s, 1),
+    }
+
+
+async def warm_up(deployment: Deployment, base: int) -> None:
+    """A few exceptions per tenant until the workers answer (pins settle)."""
+    ids = await submit(deployment, [(t, base + n) for t in KEYS for n in range(5)], 15)
+    await deployment.finished(ids, 120)
+
+
+async def scaling(
+    servers: Any, fake: Fake, layout: Sequence[Sequence[str]], label: str,
+    burst: int, limit: int,
+) -> dict[str, Any]:  # fmt: skip
+    postgres, nats = servers
+    database = postgres.create_database(f"bench_{uuid.uuid4().hex[:8]}")
+    deployment = Deployment(database.url, nats.url, fake, limit)
+    try:
+        deployment.start_workers(layout)
+        await deployment.open()
+        await warm_up(deployment, 10_000_000)
+        tenants = list(KEYS)
+        jobs = [(tenants[n % 3], n) for n in range(burst)]
+        began = time.monotonic()
+        ids = await submit(deployment, jobs, 64)
+        await deployment.finished(ids, 1800)
+        elapsed = time.monotonic() - began
+        every = [x for v in (await deployment.latencies(ids)).values() for x in v]
+        row = {
+            "layout": label,
+            "processes": len(layout),
+            **summary(every, burst, elapsed),
+        }
+    finally:
+        await deployment.aclose()
+        await fake.executions()
+        postgres.drop_database(database.name)
+    print(
+        f"{label:<28} p50 {row['p50_ms']:8.1f} ms  p95 {row['p95_ms']:8.1f} ms  "
+        f"{row['exceptions_per_s']:6.1f} exceptions/s"
+    )
+    return row
+
+
+async def fairness(
+    servers: Any, fake: Fake, workers: int, total: int, quiet_each: int,
+    pace: float, limit: int, lanes: int,
+) -> dict[str, Any]:  # fmt: skip
+    postgres, nats = servers
+    database = postgres.create_database(f"fair_{uuid.uuid4().hex[:8]}")
+    deployment = Deployment(database.url, nats.url, fake, limit, lanes)
+    try:
+        deployment.start_workers([STAGES] * workers)
+        await deployment.open()
+        await warm_up(deployment, 20_000_000)
+        await fake.executions()
+        # unloaded: the quiet tenants alone, at their pace
+        alone = await asyncio.gather(
+            *(paced(deployment, t, 100_000 * (i + 1), quiet_each, pace)
+              for i, t in enumerate(QUIET))
+        )  # fmt: skip
+        alone_ids = [x for ids in alone for x in ids]
+        await deployment.finished(alone_ids, 600)
+        unloaded = [
+            x for v in (await deployment.latencies(alone_ids)).values() for x in v
+        ]
+        # loaded: the same pace while acme floods
+        flood = total - 2 * quiet_each
+        began = time.monotonic()
+        flooding = asyncio.create_task(
+            submit(deployment, [("acme", n) for n in range(flood)], 64)
+        )
+        await asyncio.sleep(1.0)  # the flood is on before the quiet ones start
+        quiet = await asyncio.gather(
+            *(paced(deployment, t, 500_000 * (i + 1), quiet_each, pace)
+              for i, t in enumerate(QUIET))
+        )  # fmt: skip
+        flood_ids = await flooding
+        quiet_ids = [x for ids in quiet for x in ids]
+        all_ids = flood_ids + quiet_ids
+        await deployment.finished(all_ids, 3600)
+        elapsed = time.monotonic() - began
+        lat = await deployment.latencies(all_ids)
+        loaded = [x for t in QUIET for x in lat.get(t, [])]
+        checks = await verify(deployment, all_ids, await fake.executions())
+    finally:
+        await deployment.aclose()
+        postgres.drop_database(database.name)
+    result = {
+        "workers_per_stage": workers,
+        "tenant_limit": limit,
+        "tenant_lanes": lanes,
+        "total": total,
+        "quiet_per_tenant": quiet_each,
+        "quiet_pace_per_s": pace,
+        "unloaded_quiet": summary(unloaded, len(unloaded), 1.0),
+        "loaded_quiet": summary(loaded, len(loaded), 1.0),
+        "flood": summary(lat.get("acme", [0.0]), flood, elapsed),
+        "elapsed_s": round(elapsed, 1),
+        "checks": checks,
+    }
+    ratio = result["loaded_quiet"]["p95_ms"] / result["unloaded_quiet"]["p95_ms"]
+    result["quiet_p95_ratio"] = round(ratio, 2)
+    return result
+
+
+async def verify(
+    deployment: Deployment, ids: Sequence[str], executions: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """None lost, none doubled: every exception once, every stage once per event,
+    every tool call once (by idempotency key) and equal to the fake's record."""
+    count = len(ids)
+    one = await deployment.sql(
+        "SELECT count(*), count(DISTINCT id) FROM exceptions WHERE id = ANY($1)",
+        list(ids),
+    )
+    events = await deployment.sql(
+        "SELECT count(*), count(*) FILTER (WHERE finished_at IS NOT NULL) "
+        "FROM exception_events WHERE exception_id = ANY($1)",
+        list(ids),
+    )
+    stages = await deployment.sql(
+        "SELECT count(*), count(DISTINCT (event_id, stage)) "
+        "FROM exception_stage_records WHERE exception_id = ANY($1)",
+        list(ids),
+    )
+    runs = await deployment.sql(
+        "SELECT count(*), count(*) FILTER (WHERE status = 'completed') FROM runs "
+        "WHERE session_id = ANY($1)",
+        list(ids),
+    )
+    tools = await deployment.sql(
+        "SELECT idempotency_key FROM exception_tool_executions "
+        "WHERE exception_id = ANY($1)",
+        list(ids),
+    )
+    recorded = {row[0] for row in tools}
+    mine = set(ids)
+    faked = [e["idempotency_key"] for e in executions if e["exception_id"] in mine]
+    checks = {
+        "exceptions": one[0][0] == count == one[0][1],
+        "events_finished": events[0][0] == count == events[0][1],
+        "stage_records": stages[0][0] == 5 * count == stages[0][1],
+        "runs_completed": runs[0][0] == 5 * count == runs[0][1],
+        "tool_calls_once": len(faked) == len(set(faked)) == len(recorded),
+        "tool_calls_recorded": set(faked) == recorded,
+        "tool_calls": len(recorded),
+    }
+    checks["all_ok"] = all(v for k, v in checks.items() if k != "tool_calls")
+    return checks
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    from conveyor.testing.servers import NatsServer, PostgresServer
+
+    fake = Fake()
+    results: dict[str, Any] = {"cpus": os.cpu_count(), "scaling": []}
+    try:
+        await fake.wait()
+        with (
+            PostgresServer(settings={"max_connections": "300"}) as postgres,
+            NatsServer() as nats,
+        ):
+            servers = (postgres, nats)
+            if args.burst:
+                for count in [int(n) for n in args.workers.split(",")]:
+                    layout = [STAGES] * count
+                    label = f"{count} worker(s) per stage"
+                    results["scaling"].append(
+                        await scaling(
+                            servers, fake, layout, label, args.burst, args.tenant_limit
+                        )
+                    )
+                layout = [(stage,) for stage in STAGES]
+                results["scaling"].append(
+                    await scaling(
+                        servers, fake, layout, "1 process per stage (--stage)",
+                        args.burst, args.tenant_limit,
+                    )
+                )  # fmt: skip
+            if args.total:
+                fair = await fairness(
+                    servers, fake, args.fair_workers, args.total, args.quiet,
+                    args.pace, args.tenant_limit, args.lanes,
+                )  # fmt: skip
+                results["fairness"] = fair
+                print(json.dumps(fair, indent=2))
+    finally:
+        fake.stop()
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--total", type=int, default=10_000)
+    parser.add_argument("--quiet", type=int, default=150, help="per quiet tenant")
+    parser.add_argument("--pace", type=float, default=2.0, help="quiet reports/s")
+    parser.add_argument("--fair-workers", type=int, default=2)
+    parser.add_argument("--tenant-limit", type=int, default=0, help="engine's")
+    parser.add_argument("--lanes", type=int, default=1, help="per tenant, stage")
+    parser.add_argument("--out", default=str(RESULTS / "exceptions.json"))
+    args = parser.parse_args()
+    results = asyncio.run(main(args))
+    RESULTS.mkdir(exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
