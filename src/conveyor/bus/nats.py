@@ -136,6 +136,7 @@ class NatsBus(Bus):
         self._balancer: PinBalancer | None = None
         self._queue_of: dict[str, str] = {}
         self._consumed: set[str] | None = None
+        self._closing = False
 
     @classmethod
     def from_url(cls, url: str) -> NatsBus:
@@ -240,6 +241,7 @@ class NatsBus(Bus):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         if self.nc is not None:
+            self._closing = True  # drain() reports a disconnect: ours, not a fault
             with contextlib.suppress(Exception):
                 await self._flush_outgoing()
                 await self.nc.drain()
@@ -251,7 +253,8 @@ class NatsBus(Bus):
                 subscription.resync()  # what was published meanwhile is gone
 
     async def _disconnected(self) -> None:
-        log.warning("disconnected from NATS; reconnecting")
+        if not self._closing:
+            log.warning("disconnected from NATS; reconnecting")
 
     async def _error(self, exc: Exception) -> None:
         log.debug("NATS: %s", exc)
