@@ -7,8 +7,11 @@ epoch, per-key order (no run starts while an earlier run of its key is
 unfinished) and the per-tenant concurrency limit. The bus only says where to look:
 a run's partition is pinned to one worker, which keeps that key's runs in a local
 FIFO; a run refused because of its key is dispatched again when its predecessor
-ends; leases of dead workers are reclaimed after they expire; the outbox relay
-resends what no worker took.
+ends; with a tenant limit, runs wait in a `TenantGate` and are claimed only when a
+slot of their tenant may have freed (here, or on another worker, which hints it
+over the bus); leases of dead workers are reclaimed after they expire; the outbox
+relay resends what no worker took or holds (a worker marks the dispatches of the
+runs waiting on it as fresh, and hands them over when it stops).
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from ..bus.base import Control
 from ..bus.nats import NatsBus
 from ..bus.nats_dispatch import Delivery, Outcome
 from ..errors import ConfigurationError, StoreError, WorkflowNotFoundError
@@ -27,13 +32,23 @@ from ..events import Event, EventType
 from ..execution import RunExecution
 from ..runs import RunRecord, RunStatus
 from ..store.base import DeadLetter, RunUpdate, WriteBatch
-from ..store.postgres import PostgresStore
+from ..store.postgres import Claim, PostgresStore
 from .local import LocalRunner
+from .tenant_gate import TenantGate
 
 if TYPE_CHECKING:
     from ..app import Conveyor
 
 log = logging.getLogger(__name__)
+
+WAITING_HINT = "tenant.waiting"
+"""Control kind: runs of `data["tenant"]` wait on a worker for a slot."""
+SLOT_HINT = "tenant.slot"
+"""Control kind: a slot of `data["tenant"]` freed on a worker with none waiting."""
+CONTENDED_S = 5.0
+"""How long a waiting hint counts: a full line probes (and says so again) every
+`TenantGate.probe_s`, well within it."""
+TEND_S = 0.25
 
 
 def _route(run: RunRecord) -> dict[str, Any]:
@@ -58,32 +73,68 @@ class WorkerRunner(LocalRunner):
         self._claiming: set[str] = set()
         self._parked: set[str] = set()
         self._crashed: set[str] = set()
-        self._tenant_waiting: dict[str, deque[RunRecord]] = {}
+        self._unheld: set[str] = set()
+        self._held_all_at = 0.0
+        self._contended: dict[str, float] = {}
+        self._announced: dict[str, float] = {}
         self._watch_task: asyncio.Task[None] | None = None
+        self._tend_task: asyncio.Task[None] | None = None
         self.reclaimed = 0
+        self.gate: TenantGate | None = None
+        if app.settings.tenant_concurrency is not None:
+            self.gate = TenantGate(self._claim_limited, self._admitted, self._full)
 
     async def open(self) -> None:
         await super().open()
+        self.bus.on_control(self._on_control)
         await self.bus.consume(self._on_delivery)
         self._watch_task = asyncio.create_task(self._watch(), name="worker-watch")
+        self._tend_task = asyncio.create_task(self._tend(), name="worker-tend")
 
     async def drain(self, timeout_s: float) -> None:
         """Take no new runs; wait up to `timeout_s` for those in flight to end."""
         self.draining = True
         await self.bus.stop_consuming()
+        if self.gate is not None:
+            await self.gate.aclose()
         if self.tasks:
             await asyncio.wait(list(self.tasks.values()), timeout=timeout_s)
 
     async def aclose(self) -> None:
         self.draining = True
         await self.bus.stop_consuming()
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            await asyncio.gather(self._watch_task, return_exceptions=True)
+        if self.gate is not None:
+            await self.gate.aclose()
+        for task in (self._watch_task, self._tend_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        waiting = self._waiting_runs()
         held = [(exe.run.id, exe.epoch) for exe in self.executions.values()]
         routes = {exe.run.id: _route(exe.run) for exe in self.executions.values()}
         await super().aclose()
         await self._release(held, routes)
+        await self._hand_over(waiting)
+
+    def _waiting_runs(self) -> list[RunRecord]:
+        """The runs waiting here for their tenant's slot or behind their key."""
+        runs = self.gate.take_all() if self.gate is not None else []
+        runs += [run for queue in self._queues.values() for run in queue]
+        return runs
+
+    async def _hand_over(self, runs: list[RunRecord]) -> None:
+        """Dispatch the runs that waited here again, for the other workers; their
+        outbox messages are no longer held, so the relay resends any lost."""
+        if not runs:
+            return
+        with contextlib.suppress(Exception):
+            await self.store.hold_dispatches([run.id for run in runs], None)
+            tag = uuid.uuid4().hex[:8]
+            for run in runs:
+                await self.bus.dispatch(
+                    run.id, _route(run), msg_id=f"handover.{run.id}.{tag}",
+                    confirm=False,
+                )  # fmt: skip
 
     async def _release(
         self, held: list[tuple[str, int]], routes: dict[str, dict[str, Any]]
@@ -124,11 +175,14 @@ class WorkerRunner(LocalRunner):
         if key is not None:
             if key in self._busy_keys:
                 self._queues.setdefault(key, deque()).append(stub)
-                self._parked.add(run_id)
+                self._park(run_id)
                 return Outcome.ACK
             # Taken before the claim is awaited, so the partition's next delivery
             # of this key (handled meanwhile) waits behind this one.
             self._busy_keys.add(key)
+        if self.gate is not None:
+            self._start(stub)  # the gate claims it when its tenant has room
+            return Outcome.ACK
         self._claiming.add(run_id)
         try:
             claimed = await self._claim(stub)
@@ -160,14 +214,40 @@ class WorkerRunner(LocalRunner):
         """Whether the run waits here behind its key or its tenant's limit."""
         return run_id in self._parked
 
+    def _park(self, run_id: str) -> None:
+        """The run waits here: the relay must leave its dispatch alone."""
+        self._parked.add(run_id)
+        self._unheld.add(run_id)
+
     def _start(self, run: RunRecord) -> None:
+        if self.gate is not None and run.id not in self._claimed:
+            self._park(run.id)
+            self.gate.offer(run)  # its claim waits for its tenant's turn
+            return
         self._parked.discard(run.id)
         super()._start(run)
 
     async def _claim(self, stub: RunRecord) -> RunRecord | None:
-        """Take the run in the store; park it if its tenant is at its limit."""
+        """Take the run in the store (no tenant limit: nothing else refuses it
+        for long)."""
         app = self.app
         claim = await self.store.claim_run(
+            stub.id, app.worker_id, app.clock.now(), app.settings.lease_ttl_s
+        )
+        return self._taken(stub, claim)
+
+    def _taken(self, stub: RunRecord, claim: Claim) -> RunRecord | None:
+        if claim.run is None or claim.refused is not None:
+            return None
+        self._claimed[stub.id] = claim.run
+        if claim.crashed:
+            self._crashed.add(stub.id)
+        return claim.run
+
+    # tenant limits -------------------------------------------------------------------
+    async def _claim_limited(self, stub: RunRecord) -> Claim:
+        app = self.app
+        return await self.store.claim_run(
             stub.id,
             app.worker_id,
             app.clock.now(),
@@ -175,15 +255,48 @@ class WorkerRunner(LocalRunner):
             tenant=stub.tenant,
             tenant_limit=app.settings.tenant_concurrency,
         )
-        if claim.refused == "tenant":
-            self._tenant_waiting.setdefault(stub.tenant, deque()).append(stub)
-            self._parked.add(stub.id)
-        if claim.run is None or claim.refused is not None:
-            return None
-        self._claimed[stub.id] = claim.run
-        if claim.crashed:
-            self._crashed.add(stub.id)
-        return claim.run
+
+    def _admitted(self, stub: RunRecord, claim: Claim) -> None:
+        """The gate's claim of a waiting run was decided: start the run, or let
+        its key go if the store refused it (ended, owned elsewhere, or behind
+        an earlier run of its key)."""
+        self._parked.discard(stub.id)
+        if self._taken(stub, claim) is None:
+            self._free_key((stub.tenant, stub.key) if stub.key is not None else None)
+            return
+        super()._start(stub)
+
+    def _full(self, tenant: str) -> None:
+        """A line here filled up: ask the other workers (at most once a second)
+        to say when a slot of this tenant frees on them."""
+        now = time.monotonic()
+        if now - self._announced.get(tenant, -CONTENDED_S) >= 1.0:
+            self._announced[tenant] = now
+            self._hint(WAITING_HINT, tenant)
+
+    def _slot_freed(self, tenant: str) -> None:
+        """A run of `tenant` ended here: the next one waiting here takes its slot,
+        or, if none does, the workers waiting for one hear of it."""
+        assert self.gate is not None
+        if self.gate.wake(tenant):
+            return
+        if self._contended.get(tenant, 0.0) > time.monotonic():
+            self._hint(SLOT_HINT, tenant)
+
+    def _hint(self, kind: str, tenant: str) -> None:
+        message = Control(kind, "", {"tenant": tenant})
+        self._background_task(self._send_control(message))
+
+    async def _send_control(self, message: Control) -> None:
+        with contextlib.suppress(Exception):  # a hint: the probe makes up for it
+            await self.bus.send_control(message)
+
+    async def _on_control(self, message: Control) -> None:
+        tenant = str(message.data.get("tenant"))
+        if message.kind == WAITING_HINT:
+            self._contended[tenant] = time.monotonic() + CONTENDED_S
+        elif message.kind == SLOT_HINT and self.gate is not None:
+            self.gate.wake(tenant)
 
     async def _unknown_workflow(
         self, delivery: Delivery, workflow: str
@@ -252,9 +365,8 @@ class WorkerRunner(LocalRunner):
         super()._finished(run)
         if self._closing:
             return
-        waiting = self._tenant_waiting.get(run.tenant)
-        if waiting:
-            self._start(waiting.popleft())
+        if self.gate is not None:
+            self._slot_freed(run.tenant)
         if run.key is not None and not had_successor:
             self._background_task(self._dispatch_successor(run))
 
@@ -276,18 +388,41 @@ class WorkerRunner(LocalRunner):
 
     # watching ----------------------------------------------------------------------
     async def _watch(self) -> None:
-        """Every heartbeat (real time): reclaim dead workers' runs, retry runs
-        waiting for a tenant slot, and pick up cancel requests and signals whose
-        hint was lost."""
+        """Every heartbeat (real time): reclaim dead workers' runs, and pick up
+        cancel requests and signals whose hint was lost."""
         interval = min(self.app.settings.heartbeat_s, 5.0)
         while True:
             await asyncio.sleep(interval)
             try:
                 await self._reclaim()
-                await self._retry_waiting()
                 await self._check_flags()
             except Exception as exc:  # the store is away: next beat
                 log.debug("worker watch: %s", exc)
+
+    async def _tend(self) -> None:
+        """Several times a second: let full tenant lines probe for a slot, and
+        mark the dispatches of runs waiting here as fresh, so the relay does not
+        send them again while this worker holds them (if it dies, the marks age
+        and the relay resends them)."""
+        while True:
+            await asyncio.sleep(TEND_S)
+            if self.gate is not None:
+                self.gate.probe()
+            try:
+                await self._hold_waiting()
+            except Exception as exc:  # the store is away: next round
+                log.debug("worker tend: %s", exc)
+
+    async def _hold_waiting(self) -> None:
+        now = time.monotonic()
+        if now - self._held_all_at >= self.bus.relay_repeat_s / 3:
+            self._held_all_at = now
+            ids = list(self._parked)
+        else:
+            ids = [run_id for run_id in self._unheld if run_id in self._parked]
+        self._unheld.clear()
+        if ids:
+            await self.store.hold_dispatches(ids, self.app.clock.now())
 
     async def _reclaim(self, *, mine: bool = False) -> int:
         expired = await self.store.expired_runs(
@@ -299,13 +434,6 @@ class WorkerRunner(LocalRunner):
             )
         self.reclaimed += len(expired)
         return len(expired)
-
-    async def _retry_waiting(self) -> None:
-        for tenant, queue in list(self._tenant_waiting.items()):
-            if queue:
-                self._start(queue.popleft())
-            if not queue:
-                self._tenant_waiting.pop(tenant, None)
 
     async def _check_flags(self) -> None:
         for exe in list(self.executions.values()):

@@ -508,6 +508,14 @@ class PostgresStore(Store):
         found = await self._fetch(sql.CLAIM_OUTBOX, now, grace_s, repeat_s, limit)
         return [OutboxMessage(r[0], r[1], r[2], loads(r[3]), r[4]) for r in found]
 
+    async def hold_dispatches(self, run_ids: Sequence[str], at: float | None) -> None:
+        """Tell the relay that a worker holds these runs, waiting for their turn,
+        as of `at`: their dispatch messages count as sent then, so they are not
+        sent again for `repeat_s` (a worker renews this while it holds them).
+        `None` gives them back: the relay sends them at its next round."""
+        if run_ids:
+            await self._fetch(sql.HOLD_DISPATCHES, list(run_ids), at)
+
     async def outbox_size(self) -> int:
         """Messages waiting in the outbox."""
         row = await self._fetchrow("SELECT count(*) FROM outbox")

@@ -264,6 +264,11 @@ RETURNING msg_id, kind, run_id, data, attempts
 """
 """Take the outbox messages due for (re)publishing, and drop those of runs that
 ended meanwhile, in one statement."""
+HOLD_DISPATCHES = """
+UPDATE outbox SET published_at = $2 WHERE run_id = ANY($1::text[]) AND kind = 'dispatch'
+"""
+"""Mark runs' dispatch messages as just sent (a worker holds the runs), or as
+never sent (`NULL`: the relay takes them at its next round)."""
 
 
 def numbered(text: str) -> str:
