@@ -1,20 +1,28 @@
 """`SqliteStore`: the embedded store, one SQLite file in WAL mode.
 
-All writes go through one writer task that drains a queue and applies everything
-queued in one transaction ("group commit"): with `synchronous=FULL` each commit is
-durable against power loss and costs one fsync, so batching concurrent runs'
-checkpoints is what makes thousands of durable steps per second possible. A fenced
-batch that is refused writes nothing; any other failing operation makes the group
-replay with one SAVEPOINT per operation, so it never undoes its neighbours. Point
-reads use a second connection inline; large reads (a run's whole history,
-listings) run on a reader thread.
+All writes go through one writer that applies everything queued in one
+transaction ("group commit"): with `synchronous=FULL` each commit is durable
+against power loss and costs one fsync, so batching concurrent runs' checkpoints is
+what makes thousands of durable steps per second possible. A fenced batch that is
+refused writes nothing; any other failing operation makes the group replay with one
+SAVEPOINT per operation, so it never undoes its neighbours.
+
+The writer has two gears. Alone or nearly (a few writes at a time), a group is
+applied and committed right on the event loop: a hop to a thread would cost more
+than it saves. Under load, groups go to a commit thread and new writes follow them
+there while it is busy, so the loop keeps running workflows while the thread
+applies and fsyncs: the two cores overlap instead of taking turns. Writes keep
+their order in both gears (see `_enqueue`). Point reads use a second connection
+inline; large reads (a run's whole history, listings) run on a reader thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -66,6 +74,7 @@ class PendingRows:
 
 
 WriteOp = Callable[[sqlite3.Connection, PendingRows], Any]
+Pending = tuple[WriteOp, "asyncio.Future[Any]"]
 
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -97,11 +106,15 @@ class SqliteStore(Store):
         self.path = Path(path)
         self.synchronous = level
         self.clock = clock or SystemClock()
-        self._queue: asyncio.Queue[tuple[WriteOp, asyncio.Future[Any]]] | None = None
+        self._queue: asyncio.Queue[Pending] | None = None
         self._writer_task: asyncio.Task[None] | None = None
         self._read_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
-        self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-commit")
         self.commit_offload_at = 16
+        self._handoff: queue.SimpleQueue[list[Pending] | None] = queue.SimpleQueue()
+        self._committer: threading.Thread | None = None
+        self._handed_off = 0  # writes the commit thread holds (loop thread only)
+        self._thread_idle = asyncio.Event()
+        self._clock_hold: contextlib.ExitStack | None = None
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
         self.commits = 0
@@ -118,7 +131,12 @@ class SqliteStore(Store):
         self._create_schema()
         self._read_conn = await loop.run_in_executor(self._read_pool, self._connect)
         self._queue = asyncio.Queue()
+        self._thread_idle.set()
         self._writer_task = asyncio.create_task(self._writer(), name="sqlite-writer")
+        self._committer = threading.Thread(
+            target=self._commit_thread, args=(loop,), name="sqlite-commit", daemon=True
+        )
+        self._committer.start()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -155,11 +173,16 @@ class SqliteStore(Store):
         if self._writer_task is not None:
             assert self._queue is not None
             await self._queue.join()
+            await self._thread_idle.wait()
             self._writer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer_task
             self._writer_task = None
         loop = asyncio.get_running_loop()
+        if self._committer is not None:
+            self._handoff.put(None)
+            await loop.run_in_executor(None, self._committer.join)
+            self._committer = None
         if self._write_conn is not None:
             self._write_conn.close()
             self._write_conn = None
@@ -167,14 +190,20 @@ class SqliteStore(Store):
             await loop.run_in_executor(self._read_pool, self._read_conn.close)
             self._read_conn = None
         self._read_pool.shutdown(wait=True)
-        self._write_pool.shutdown(wait=True)
 
     # the writer ----------------------------------------------------------------
     def _enqueue(self, op: WriteOp) -> asyncio.Future[Any]:
+        """Queue a write. While the commit thread holds writes, a new one goes
+        straight behind them; otherwise to the loop's writer, which only hands a
+        group to the thread when the thread holds nothing. So writes are applied in
+        the order they were made."""
         if self._queue is None:
             raise StoreError("the store is not open")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((op, future))
+        if self._handed_off:
+            self._hand_off([(op, future)])
+        else:
+            self._queue.put_nowait((op, future))
         return future
 
     async def _submit(self, op: WriteOp) -> Any:
@@ -182,33 +211,71 @@ class SqliteStore(Store):
 
     async def _writer(self) -> None:
         assert self._queue is not None
-        loop = asyncio.get_running_loop()
         while True:
             items = [await self._queue.get()]
             while not self._queue.empty():
                 items.append(self._queue.get_nowait())
-            try:
-                # Statements run right here on the loop thread (microseconds each,
-                # no thread hand-offs). The fsync'ing COMMIT does too for a small
-                # group, where a hop to a thread would cost more than it saves; a
-                # large group (many runs at once) commits on the writer thread so
-                # the loop keeps working while the disk syncs.
+            if len(items) < self.commit_offload_at:
                 with self.clock.hold():
-                    outcomes = self._apply([op for op, _ in items])
-                    if len(items) < self.commit_offload_at:
-                        self._commit()
-                    else:
-                        await loop.run_in_executor(self._write_pool, self._commit)
-            except Exception as exc:  # the commit itself failed: nothing landed
-                error = StoreError(f"SQLite commit failed: {exc}")
-                outcomes = [(False, error)] * len(items)
-            for (_, future), (ok, value) in zip(items, outcomes, strict=True):
-                if not future.done():
-                    if ok:
-                        future.set_result(value)
-                    else:
-                        future.set_exception(value)
+                    outcomes = self._apply_and_commit([op for op, _ in items])
+                self._resolve(items, outcomes, handed_off=False)
+            else:
+                self._hand_off(items)
+            for _ in items:
                 self._queue.task_done()
+
+    def _hand_off(self, items: list[Pending]) -> None:
+        """Give writes to the commit thread (loop thread only). The clock is held
+        while the thread has any, as for an inline commit."""
+        if not self._handed_off:
+            self._thread_idle.clear()
+            self._clock_hold = contextlib.ExitStack()
+            self._clock_hold.enter_context(self.clock.hold())
+        self._handed_off += len(items)
+        self._handoff.put(items)
+
+    def _commit_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Apply and commit what was handed off, everything waiting at once."""
+        while True:
+            group = self._handoff.get()
+            if group is None:
+                return
+            stop = False
+            while not self._handoff.empty():
+                more = self._handoff.get_nowait()
+                if more is None:
+                    stop = True
+                    break
+                group.extend(more)
+            outcomes = self._apply_and_commit([op for op, _ in group])
+            loop.call_soon_threadsafe(self._resolve, group, outcomes, True)
+            if stop:
+                return
+
+    def _resolve(
+        self, items: list[Pending], outcomes: list[tuple[bool, Any]], handed_off: bool
+    ) -> None:
+        for (_, future), (ok, value) in zip(items, outcomes, strict=True):
+            if not future.done():
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+        if handed_off:
+            self._handed_off -= len(items)
+            if not self._handed_off:
+                assert self._clock_hold is not None
+                self._clock_hold.close()
+                self._thread_idle.set()
+
+    def _apply_and_commit(self, ops: list[WriteOp]) -> list[tuple[bool, Any]]:
+        try:
+            outcomes = self._apply(ops)
+            self._commit()
+        except Exception as exc:  # the commit itself failed: nothing landed
+            error = StoreError(f"SQLite commit failed: {exc}")
+            return [(False, error)] * len(ops)
+        return outcomes
 
     def _apply(self, ops: list[WriteOp]) -> list[tuple[bool, Any]]:
         """Apply `ops` in one open transaction. Fast path: no savepoints; if an op
