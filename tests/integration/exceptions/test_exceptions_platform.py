@@ -31,6 +31,16 @@ def executions_of(cluster: Cluster, exception_id: str) -> list[Any]:
     ]
 
 
+async def dead_letter_of(
+    cluster: Cluster, tenant: str, exception_id: str
+) -> dict[str, Any] | None:
+    """The exception's dead letter as the API lists it, once the engine has it
+    (the event is parked as dead-lettered just before the engine moves its run)."""
+    answer = await cluster.http.get("/exceptions/dead-letters", headers=headers(tenant))
+    items: list[dict[str, Any]] = answer.json()["items"]
+    return next((x for x in items if x["exception_id"] == exception_id), None)
+
+
 async def test_post_exception_worker_chain_playbook_tool_exec(cluster: Cluster) -> None:
     """A report is answered 202 at once, then passes Intake → Triage → Policy →
     Playbook → Tool in worker processes; the playbook's tools run once each and
@@ -207,10 +217,12 @@ async def test_retry_dlq_path(cluster: Cluster) -> None:
         event = found["events"][0]
         assert event["failed_stage"] == "tool", event
         assert "HTTP 400" in event["error"]["message"], event["error"]
-        letters = (
-            await cluster.http.get("/exceptions/dead-letters", headers=headers("acme"))
-        ).json()["items"]
-        letter = next(x for x in letters if x["exception_id"] == poison)
+        letter = await wait_until(
+            lambda: dead_letter_of(cluster, "acme", poison),
+            timeout=30,
+            interval_s=0.1,
+            message="the poison's dead letter",
+        )
         assert letter["stage"] == "tool" and letter["attempts"] == 1, letter
         assert (
             "PermanentToolError" in letter["error"]["type"] + letter["error"]["message"]
