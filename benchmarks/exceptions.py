@@ -38,6 +38,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from distributed import cpu_s
 
 from conveyor import Conveyor, Settings
 from conveyor.testing import LocalServer
@@ -54,6 +55,9 @@ KEYS = {
 }
 QUIET = ("globex", "initech")
 STAGES = ("intake", "triage", "policy", "playbook", "tool")
+# Fixed pools: a connection opened past the pool for one burst and closed after
+# one query costs a PostgreSQL process and its statement caches each time.
+ENGINE_POOL = "pool_size={size}&max_overflow=0&pool_timeout=300"
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -132,7 +136,7 @@ class Deployment:
         self.fake = fake
         self.env = {
             **os.environ,
-            "CONVEYOR_STORE_URL": f"{store_url}?pool_size=5&max_overflow=5",
+            "CONVEYOR_STORE_URL": f"{store_url}?{ENGINE_POOL.format(size=8)}",
             "CONVEYOR_BUS_URL": self.bus_url,
             "EXCEPTIONS_TOOLS_BASE_URL": fake.url,
             "EXCEPTIONS_POOL_SIZE": "3",
@@ -146,6 +150,8 @@ class Deployment:
         self.app: Conveyor | None = None
         self.server: LocalServer | None = None
         self.client: httpx.AsyncClient | None = None
+        self._sql: asyncpg.Connection | None = None
+        self._sql_lock = asyncio.Lock()
 
     def start_workers(self, layout: Sequence[Sequence[str]]) -> None:
         for n, stages in enumerate(layout):
@@ -166,7 +172,7 @@ class Deployment:
 
     async def open(self) -> None:
         settings = Settings(
-            store_url=f"{self.store_url}?pool_size=10&max_overflow=10",
+            store_url=f"{self.store_url}?{ENGINE_POOL.format(size=10)}",
             bus_url=self.bus_url,
             tenant_concurrency=self.tenant_limit,
         )
@@ -186,6 +192,8 @@ class Deployment:
         )
 
     async def aclose(self) -> None:
+        if self._sql is not None:
+            await self._sql.close()
         if self.client is not None:
             await self.client.aclose()
         if self.server is not None:
@@ -216,11 +224,12 @@ class Deployment:
         raise AssertionError("unreachable")
 
     async def sql(self, query: str, *args: Any) -> list[Any]:
-        conn = await asyncpg.connect(self.store_url)
-        try:
-            return list(await conn.fetch(query, *args))
-        finally:
-            await conn.close()
+        """Rows of one query, on a connection kept for the deployment (so the
+        benchmark's own polling opens no sessions)."""
+        async with self._sql_lock:
+            if self._sql is None:
+                self._sql = await asyncpg.connect(self.store_url)
+            return list(await self._sql.fetch(query, *args))
 
     async def finished(self, ids: Sequence[str], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -283,6 +292,81 @@ def summary(
     }
 
 
+class Meter:
+    """Where a phase's work went, per exception: CPU milliseconds of each part
+    (the workers, PostgreSQL with its backends, NATS, the fake, this driver with
+    the API), and PostgreSQL's own counters — commits and sessions opened (a
+    connection set up per transaction shows there), with `statements` the
+    busiest statements (pg_stat_statements)."""
+
+    def __init__(self, deployment: Deployment, servers: Any, statements: bool) -> None:
+        self.deployment = deployment
+        self.postgres, self.nats = servers
+        self.statements = statements
+        self.before: dict[str, float] = {}
+
+    async def counters(self) -> dict[str, float]:
+        rows = await self.deployment.sql(
+            "SELECT xact_commit, sessions FROM pg_stat_database "
+            "WHERE datname = current_database()"
+        )
+        return {
+            "workers": sum(cpu_s(p.pid) for p in self.deployment.processes),
+            "postgres": cpu_s(self.postgres.pid, children=True),
+            "nats": cpu_s(self.nats.pid),
+            "fake": cpu_s(self.deployment.fake.process.pid),
+            "driver": time.process_time(),
+            "commits": float(rows[0][0]),
+            "sessions": float(rows[0][1]),
+        }
+
+    async def start(self) -> None:
+        if self.statements:
+            await self.deployment.sql(
+                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+            )
+            await self.deployment.sql("SELECT pg_stat_statements_reset()")
+        self.before = await self.counters()
+
+    async def per_exception(self, count: int) -> dict[str, Any]:
+        await asyncio.sleep(1.5)  # busy backends flush statistics every second
+        after = await self.counters()
+        used = {k: (after[k] - self.before[k]) / count for k in after}
+        found: dict[str, Any] = {
+            f"cpu_ms_{k}": round(used[k] * 1000, 2)
+            for k in ("workers", "postgres", "nats", "fake", "driver")
+        }
+        found["commits"] = round(used["commits"], 1)
+        found["sessions"] = round(used["sessions"] * count)
+        if self.statements:
+            found["statements"] = await self.busiest(count)
+        return found
+
+    async def busiest(self, count: int) -> list[dict[str, Any]]:
+        rows = await self.deployment.sql(
+            "SELECT calls, total_exec_time, query FROM pg_stat_statements s "
+            "JOIN pg_database d ON d.oid = s.dbid AND d.datname = current_database()"
+            " ORDER BY total_exec_time DESC LIMIT 15"
+        )
+        return [
+            {
+                "per_exception": round(calls / count, 2),
+                "ms_per_exception": round(total / count, 3),
+                "query": " ".join(query.split())[:160],
+            }
+            for calls, total, query in rows
+        ]
+
+
+def meter_line(found: dict[str, Any]) -> str:
+    parts = ("workers", "postgres", "nats", "fake", "driver")
+    cpu = "  ".join(f"{p} {found[f'cpu_ms_{p}']:.1f}" for p in parts)
+    return (
+        f"{'':<28} CPU ms per exception: {cpu}; {found['commits']:.1f} commits "
+        f"per exception, {found['sessions']} sessions opened"
+    )
+
+
 async def warm_up(deployment: Deployment, base: int) -> None:
     """A few exceptions per tenant until the workers answer (pins settle)."""
     ids = await submit(deployment, [(t, base + n) for t in KEYS for n in range(5)], 15)
@@ -291,26 +375,31 @@ async def warm_up(deployment: Deployment, base: int) -> None:
 
 async def scaling(
     servers: Any, fake: Fake, layout: Sequence[Sequence[str]], label: str,
-    burst: int, limit: int,
+    burst: int, limit: int, statements: bool,
 ) -> dict[str, Any]:  # fmt: skip
     postgres, nats = servers
     database = postgres.create_database(f"bench_{uuid.uuid4().hex[:8]}")
     deployment = Deployment(database.url, nats.url, fake, limit)
+    meter = Meter(deployment, servers, statements)
     try:
         deployment.start_workers(layout)
         await deployment.open()
         await warm_up(deployment, 10_000_000)
         tenants = list(KEYS)
         jobs = [(tenants[n % 3], n) for n in range(burst)]
+        await meter.start()
         began = time.monotonic()
         ids = await submit(deployment, jobs, 64)
-        await deployment.finished(ids, 1800)
+        ingested = time.monotonic() - began
+        await deployment.finished(ids, 540)
         elapsed = time.monotonic() - began
         every = [x for v in (await deployment.latencies(ids)).values() for x in v]
         row = {
             "layout": label,
             "processes": len(layout),
             **summary(every, burst, elapsed),
+            "ingest_s": round(ingested, 1),
+            **(await meter.per_exception(burst)),
         }
     finally:
         await deployment.aclose()
@@ -318,8 +407,15 @@ async def scaling(
         postgres.drop_database(database.name)
     print(
         f"{label:<28} p50 {row['p50_ms']:8.1f} ms  p95 {row['p95_ms']:8.1f} ms  "
-        f"{row['exceptions_per_s']:6.1f} exceptions/s"
+        f"{row['exceptions_per_s']:6.1f} exceptions/s  (all accepted in "
+        f"{row['ingest_s']} s)"
     )
+    print(meter_line(row))
+    for statement in row.get("statements", []):
+        print(
+            f"{'':<28} {statement['per_exception']:6.2f}/exception "
+            f"{statement['ms_per_exception']:7.3f} ms  {statement['query']}"
+        )
     return row
 
 
@@ -436,27 +532,27 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
     fake = Fake()
     results: dict[str, Any] = {"cpus": os.cpu_count(), "scaling": []}
+    settings = {"max_connections": "300"}
+    if args.statements:
+        settings["shared_preload_libraries"] = "pg_stat_statements"
     try:
         await fake.wait()
-        with (
-            PostgresServer(settings={"max_connections": "300"}) as postgres,
-            NatsServer() as nats,
-        ):
+        with PostgresServer(settings=settings) as postgres, NatsServer() as nats:
             servers = (postgres, nats)
-            if args.burst:
-                for count in [int(n) for n in args.workers.split(",")]:
-                    layout = [STAGES] * count
-                    label = f"{count} worker(s) per stage"
-                    results["scaling"].append(
-                        await scaling(
-                            servers, fake, layout, label, args.burst, args.tenant_limit
-                        )
-                    )
-                layout = [(stage,) for stage in STAGES]
+            layouts = [
+                ([STAGES] * int(n), f"{n} worker(s) per stage")
+                for n in args.workers.split(",")
+                if args.burst
+            ]
+            if args.burst and args.per_stage:
+                layouts.append(
+                    ([(stage,) for stage in STAGES], "1 process per stage (--stage)")
+                )
+            for layout, label in layouts:
                 results["scaling"].append(
                     await scaling(
-                        servers, fake, layout, "1 process per stage (--stage)",
-                        args.burst, args.tenant_limit,
+                        servers, fake, layout, label, args.burst,
+                        args.tenant_limit, args.statements,
                     )
                 )  # fmt: skip
             if args.total:
@@ -481,6 +577,15 @@ if __name__ == "__main__":
     parser.add_argument("--fair-workers", type=int, default=2)
     parser.add_argument("--tenant-limit", type=int, default=0, help="engine's")
     parser.add_argument("--lanes", type=int, default=1, help="per tenant, stage")
+    parser.add_argument(
+        "--per-stage",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also one process per stage",
+    )
+    parser.add_argument(
+        "--statements", action="store_true", help="busiest SQL statements"
+    )
     parser.add_argument("--out", default=str(RESULTS / "exceptions.json"))
     args = parser.parse_args()
     results = asyncio.run(main(args))
