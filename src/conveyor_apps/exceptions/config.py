@@ -30,7 +30,8 @@ class ExceptionsSettings(BaseSettings):
         5,
         ge=1,
         le=100,
-        description="PostgreSQL connections kept (as many more may open under load).",
+        description="PostgreSQL connections per process (a fixed pool: units of "
+        "work wait for one rather than open more).",
     )
     statement_cache: bool = Field(
         True,

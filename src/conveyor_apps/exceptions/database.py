@@ -16,6 +16,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 T = TypeVar("T")
+POOL_TIMEOUT_S = 300.0
+"""How long a unit of work may wait for a pooled connection (a burst of
+thousands of events queues here rather than failing its steps)."""
 Work = Callable[[sa.Connection], T]
 
 
@@ -24,7 +27,7 @@ class Database:
 
     Args:
         url: a `postgresql://` or `sqlite:///` URL.
-        pool_size: PostgreSQL connections kept (as many more may open).
+        pool_size: PostgreSQL connections (a fixed pool: no more open).
         statement_cache: cache prepared statements per connection (off behind a
             transaction-mode pooler).
     """
@@ -54,10 +57,16 @@ class Database:
                     "prepared_statement_cache_size": 0,
                     "prepared_statement_name_func": _statement_name,
                 }
+            # A fixed pool: a worker runs many stage steps at once, and
+            # connections opened past the pool for a burst and closed after one
+            # transaction cost a server process, a type introspection and every
+            # prepared statement each time — far more than waiting for a pooled
+            # one, as transactions here take a millisecond or two.
             self._async = create_async_engine(
                 target,
                 pool_size=pool_size,
-                max_overflow=pool_size,
+                max_overflow=0,
+                pool_timeout=POOL_TIMEOUT_S,
                 pool_recycle=1800,
                 connect_args=cache,
             )
@@ -84,6 +93,26 @@ class Database:
         if self._sync is not None:
             self._sync.dispose()
         self._opened = False
+
+    @property
+    def single_statements(self) -> bool:
+        """Whether units of work may run as one statement (`statement`)."""
+        return self._async is not None
+
+    async def statement(self, query: str, *args: Any) -> Any:
+        """The first row (or None) of one PostgreSQL statement run on its own —
+        its own transaction, one round trip — on the driver's connection, whose
+        prepared statements are cached by query text."""
+        assert self._async is not None
+        async with self._async.connect() as wrapper:
+            raw = await wrapper.get_raw_connection()
+            conn: Any = raw.driver_connection
+            try:
+                return await conn.fetchrow(query, *args)
+            except BaseException:
+                if conn.is_closed():  # never hand a dead connection out again
+                    await wrapper.invalidate()
+                raise
 
     async def transact(self, work: Work[T]) -> T:
         """Run `work` in one transaction and return its result."""

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from conveyor.serde import dumps, loads
 
+from . import statements
 from .database import Database, insert
 from .handoffs import EventContext, Stage, ToolCall
 from .schema import events, exceptions, policies, stage_records, tool_executions
@@ -85,6 +86,15 @@ class ExceptionRepository(Database):
     ) -> int:
         """Store the exception (first report) and its event; return the event's
         number. A repeated call returns the number given the first time."""
+        if self.single_statements:
+            row = await self.statement(
+                statements.INTAKE, ctx.event_id, ctx.exception_id, ctx.tenant,
+                ExceptionStatus.RECEIVED.value, snapshot["source"], snapshot["kind"],
+                snapshot["message"], snapshot.get("external_ref"),
+                snapshot["fingerprint"], ctx.ingested_at, now, ctx.type.value,
+                dumps(snapshot), run_id, self.worker, started_at,
+            )  # fmt: skip
+            return int(row[0])
 
         def work(conn: sa.Connection) -> int:
             found = conn.execute(
@@ -169,6 +179,14 @@ class ExceptionRepository(Database):
     ) -> None:
         """Record what `stage` did for the event and move the event (and the
         exception, if this is its latest event) to `status`."""
+        outcome = outcome or Outcome()
+        if self.single_statements and await self._moved(
+            statements.STAGE, status.value, now, outcome.category, outcome.severity,
+            outcome.action, outcome.playbook, outcome.finished, ctx.event_id,
+            _SOURCES[status], ctx.exception_id, ctx.tenant, seq, stage.value,
+            run_id, self.worker, attempts, dumps(result), started_at,
+        ):  # fmt: skip
+            return
 
         def work(conn: sa.Connection) -> None:
             _insert_record(
@@ -183,7 +201,7 @@ class ExceptionRepository(Database):
                 started_at,
                 now,
             )
-            _move(conn, ctx, seq, status, now, outcome or Outcome())
+            _move(conn, ctx, seq, status, now, outcome)
 
         await self.transact(work)
 
@@ -192,6 +210,10 @@ class ExceptionRepository(Database):
     ) -> None:
         """Record one tool execution under its idempotency key (once); the first
         one moves the event to `remediating`."""
+        if self.single_statements and await self._record_tool_at_once(
+            call, result, attempts, now
+        ):
+            return
 
         def work(conn: sa.Connection) -> None:
             if call.position == 0:
@@ -219,6 +241,31 @@ class ExceptionRepository(Database):
             )
 
         await self.transact(work)
+
+    async def _record_tool_at_once(
+        self, call: ToolCall, result: ToolResult, attempts: int, now: float
+    ) -> bool:
+        """`record_tool` in one statement; False if the event did not move."""
+        ctx = call.context
+        row = (
+            ctx.exception_id, ctx.tenant, call.seq, call.position, result.tool.value,
+            result.external_id, result.status_code, result.replayed, attempts,
+        )  # fmt: skip
+        if call.position:
+            await self.statement(
+                statements.TOOL, result.idempotency_key, ctx.event_id, *row, now
+            )
+            return True
+        target = ExceptionStatus.REMEDIATING
+        return await self._moved(
+            statements.FIRST_TOOL, target.value, now, ctx.event_id, _SOURCES[target],
+            result.idempotency_key, *row,
+        )  # fmt: skip
+
+    async def _moved(self, query: str, *args: Any) -> bool:
+        """Run a statement that moves an event; whether it moved it."""
+        found = await self.statement(query, *args)
+        return bool(found[0])
 
     async def dead_lettered(
         self, ctx: EventContext, stage: Stage, error: dict[str, Any], now: float
@@ -328,6 +375,11 @@ class ExceptionRepository(Database):
     # tenant policies -------------------------------------------------------------
     async def get_policy(self, tenant: str) -> tuple[TenantPolicy, int] | None:
         """The tenant's stored policy and its version, or None if never set."""
+        if self.single_statements:
+            found = await self.statement(statements.POLICY, tenant)
+            if found is None:
+                return None
+            return TenantPolicy.model_validate_json(found[0]), int(found[1])
 
         def work(conn: sa.Connection) -> tuple[TenantPolicy, int] | None:
             row = conn.execute(
