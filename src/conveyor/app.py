@@ -22,7 +22,7 @@ from .errors import (
     RunCancelledError,
     WorkflowNotFoundError,
 )
-from .events import Event, EventType
+from .events import TERMINAL_TYPES, Event, EventType
 from .runners.base import Runner
 from .runners.local import LocalRunner
 from .runs import RunRecord, RunStatus, check_transition
@@ -30,7 +30,7 @@ from .serde import check_size, to_jsonable
 from .settings import Settings
 from .store import open_store
 from .store.base import DeadLetter, RunQuery, RunUpdate, Store, WriteBatch
-from .watching import TERMINAL_TYPES, follow_events, wait_for_result
+from .watching import follow_events, wait_for_result
 from .workflows import Workflow
 
 

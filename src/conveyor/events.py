@@ -43,6 +43,8 @@ TERMINAL_EVENTS = frozenset(
     }
 )
 """After one of these a run stream ends (a dead-lettered run may be replayed later)."""
+TERMINAL_TYPES = frozenset(event.value for event in TERMINAL_EVENTS)
+"""The same, as the `Event.type` strings."""
 
 
 @dataclass(frozen=True, slots=True)

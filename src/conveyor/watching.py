@@ -14,14 +14,13 @@ from .errors import (
     RunFailedError,
     SlowConsumerError,
 )
-from .events import TERMINAL_EVENTS, Event, EventType
+from .events import TERMINAL_TYPES, Event, EventType
 from .runners.local import LocalRunner
 from .runs import RunRecord, RunStatus
 
 if TYPE_CHECKING:
     from .app import Conveyor
 
-TERMINAL_TYPES = frozenset(event.value for event in TERMINAL_EVENTS)
 PAGE = 1000
 
 
@@ -37,9 +36,16 @@ async def wait_for_result(
     `listening`: a subscription to the run's end made before the run was
     dispatched, so there is nothing to read from the store first.
     """
-    ended = await wait_with_timeout(
-        app.clock, _until_end(app, run_id, tenant, listening), timeout_s
-    )
+    deadline = None if timeout_s is None else app.clock.now() + timeout_s
+    ended: Event | RunRecord | None = None
+    if listening is None and _executing_here(app, run_id, tenant):
+        assert isinstance(app.runner, LocalRunner)
+        ended = await wait_with_timeout(app.clock, app.runner.end_of(run_id), timeout_s)
+    if ended is None:  # not here, or it stopped here without ending
+        remaining = None if deadline is None else deadline - app.clock.now()
+        ended = await wait_with_timeout(
+            app.clock, _until_end(app, run_id, tenant, listening), remaining
+        )
     if isinstance(ended, Event):
         if ended.type == EventType.RUN_COMPLETED:
             return ended.data.get("output")

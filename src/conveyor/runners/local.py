@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING
 
 from ..context import RunContext
 from ..errors import InstanceLockedError, LeaseLostError
-from ..events import EventType
+from ..events import TERMINAL_TYPES, Event, EventType
 from ..execution import RunExecution
 from ..policies import Limits
 from ..runs import RunRecord, RunStatus
@@ -47,8 +47,10 @@ class LocalRunner(Runner):
         self._closing = False
         self._background: set[asyncio.Task[None]] = set()
         self._work_added = asyncio.Event()
+        self._end_waiters: dict[str, list[asyncio.Future[Event | None]]] = {}
         self.heartbeats = asyncio.Event()
         self.heartbeats.set()
+        app.bus.add_listener(self._on_event)
 
     @property
     def owns_instance(self) -> bool:
@@ -103,6 +105,7 @@ class LocalRunner(Runner):
         self.tasks.pop(run.id, None)
         self.started.pop(run.id, None)
         self.executions.pop(run.id, None)
+        self._wake_end_waiters(run.id, None)  # stopped here without ending
         if run.key is None:
             return
         key = (run.tenant, run.key)
@@ -123,6 +126,26 @@ class LocalRunner(Runner):
             return False
         execution = self.executions.get(run_id)
         return execution is None or not execution.status.is_terminal
+
+    def end_of(self, run_id: str) -> asyncio.Future[Event | None]:
+        """A future for the terminal event of a run executing here (check
+        `surely_unfinished` first). It is told by the run's own publication, so a
+        waiter needs no subscription; it resolves to None if the run stops here
+        without ending (lease lost, shutdown): the waiter then watches the store."""
+        future: asyncio.Future[Event | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._end_waiters.setdefault(run_id, []).append(future)
+        return future
+
+    def _on_event(self, event: Event) -> None:
+        if self._end_waiters and event.type in TERMINAL_TYPES:
+            self._wake_end_waiters(event.run_id, event)
+
+    def _wake_end_waiters(self, run_id: str, event: Event | None) -> None:
+        for future in self._end_waiters.pop(run_id, ()):
+            if not future.done():  # a waiter that timed out cancelled its own
+                future.set_result(event)
 
     @property
     def queued(self) -> int:
