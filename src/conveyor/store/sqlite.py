@@ -110,6 +110,7 @@ class SqliteStore(Store):
         self._writer_task: asyncio.Task[None] | None = None
         self._read_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
         self.commit_offload_at = 16
+        self._thread_gear = False  # new writes go to the commit thread
         self._handoff: queue.SimpleQueue[list[Pending] | None] = queue.SimpleQueue()
         self._committer: threading.Thread | None = None
         self._handed_off = 0  # writes the commit thread holds (loop thread only)
@@ -193,14 +194,21 @@ class SqliteStore(Store):
 
     # the writer ----------------------------------------------------------------
     def _enqueue(self, op: WriteOp) -> asyncio.Future[Any]:
-        """Queue a write. While the commit thread holds writes, a new one goes
-        straight behind them; otherwise to the loop's writer, which only hands a
-        group to the thread when the thread holds nothing. So writes are applied in
-        the order they were made."""
+        """Queue a write. In the thread gear, or while the commit thread holds
+        writes, a new one goes straight to the thread, which takes everything
+        waiting as its next group; otherwise to the loop's writer, which only hands
+        a group to the thread when the thread holds nothing. So writes are applied
+        in the order they were made.
+
+        The thread gear starts with a large group and lasts until the thread's
+        groups get small. It lasts on purpose: writes reaching the thread while the
+        loop is still resuming the runs of the last group form a group of their
+        own, so the groups settle into cohorts whose commits overlap with the other
+        cohorts' steps, instead of every run waiting for one commit in turn."""
         if self._queue is None:
             raise StoreError("the store is not open")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if self._handed_off:
+        if self._handed_off or self._thread_gear:
             self._hand_off([(op, future)])
         else:
             self._queue.put_nowait((op, future))
@@ -220,6 +228,7 @@ class SqliteStore(Store):
                     outcomes = self._apply_and_commit([op for op, _ in items])
                 self._resolve(items, outcomes, handed_off=False)
             else:
+                self._thread_gear = True
                 self._hand_off(items)
             for _ in items:
                 self._queue.task_done()
@@ -262,6 +271,8 @@ class SqliteStore(Store):
                 else:
                     future.set_exception(value)
         if handed_off:
+            if len(items) < self.commit_offload_at // 4:
+                self._thread_gear = False  # the load has gone: commit inline again
             self._handed_off -= len(items)
             if not self._handed_off:
                 assert self._clock_hold is not None
