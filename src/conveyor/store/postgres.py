@@ -411,7 +411,7 @@ class PostgresStore(Store):
         unfinished and (with `tenant_limit`) its tenant holds fewer leases than
         that — and drop its dispatch message from the outbox. Claims without a
         tenant limit made at the same time share one statement."""
-        if tenant_limit is None:
+        if tenant_limit is None or tenant is None:
             taken = await self._claims((run_id, owner, now, ttl_s))
             if taken is not None:
                 return taken
@@ -419,18 +419,17 @@ class PostgresStore(Store):
 
         async def run() -> Any:
             async with self._connection() as conn, conn.transaction():
-                if tenant_limit is not None and tenant is not None:
-                    await conn.execute(sql.TENANT_LOCK, tenant)
-                    held = await conn.fetchval(sql.TENANT_HELD, tenant, now, run_id)
-                    if held >= tenant_limit:
-                        return "tenant"
-                return await conn.fetchrow(sql.CLAIM_RUN, run_id, owner, now, ttl_s)
+                await conn.execute(sql.TENANT_LOCK, tenant)
+                return await conn.fetchrow(
+                    sql.CLAIM_RUN_LIMITED, run_id, owner, now, ttl_s, tenant,
+                    tenant_limit,
+                )  # fmt: skip
 
         row = await self._retry(run)
-        if row == "tenant":
-            return Claim(None, "tenant")
-        if row is not None:
+        if row[0] is not None:
             return _claimed(row)
+        if row[-1] >= tenant_limit:
+            return Claim(None, "tenant")
         return await self._refusal(run_id, now)
 
     async def _refusal(self, run_id: str, now: float) -> Claim:

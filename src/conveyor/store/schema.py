@@ -47,6 +47,11 @@ runs = sa.Table(
     sa.Index("runs_by_tenant", "tenant", "submit_seq"),
     sa.Index("runs_by_status", "status", "submit_seq"),
     sa.Index("runs_by_key", "tenant", "key", "submit_seq"),
+    # Claims under a tenant limit count live leases from it (PostgreSQL only:
+    # embedded mode counts in memory).
+    sa.Index(
+        "runs_leased_by_tenant", "tenant", postgresql_where=sa.text("owner IS NOT NULL")
+    ).ddl_if(dialect="postgresql"),
 )
 
 steps = sa.Table(
