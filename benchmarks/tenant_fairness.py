@@ -42,6 +42,7 @@ SELECT count(*) FROM runs WHERE tenant = $1 AND owner IS NOT NULL
     AND status IN ('pending', 'running', 'retrying') AND lease_expires_at >= $2
 """
 DONE = "SELECT count(*) FROM runs WHERE tenant = $1 AND status = 'completed'"
+RELAYED = "SELECT count(*) FROM outbox WHERE attempts > 0"
 LOCK_WAITERS = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"
 COMMITS = "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
 
@@ -61,6 +62,46 @@ async def three_steps(run: Any, data: int) -> int:
 def make_app() -> Conveyor:
     """The workers' app (settings from CONVEYOR_* variables)."""
     return Conveyor(workflows=[three_steps])
+
+
+def cpu_s(pid: int, children: bool = False) -> float:
+    """CPU seconds a process has used (with `children`, also its children's, live
+    or reaped: PostgreSQL's backends)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    used = int(fields[11]) + int(fields[12])
+    if not children:
+        return used / tick
+    used += int(fields[13]) + int(fields[14])
+    return used / tick + sum(cpu_s(int(kid)) for kid in kids)
+
+
+class CpuMeter:
+    """CPU used by the workers and by PostgreSQL, per second of a window."""
+
+    def __init__(self, workers: list[int], postgres: int) -> None:
+        self.workers = workers
+        self.postgres = postgres
+
+    def snapshot(self) -> tuple[float, float, float]:
+        return (
+            time.perf_counter(),
+            sum(cpu_s(pid) for pid in self.workers),
+            cpu_s(self.postgres, children=True),
+        )
+
+    @staticmethod
+    def share(before: tuple[float, ...], after: tuple[float, ...]) -> dict[str, float]:
+        """Cores busy on average between two snapshots."""
+        elapsed = after[0] - before[0]
+        return {
+            "cores_workers": (after[1] - before[1]) / elapsed,
+            "cores_postgres": (after[2] - before[2]) / elapsed,
+        }
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -120,17 +161,36 @@ class LeaseSampler:
             await conn.close()
 
 
-async def counts(store_url: str) -> tuple[int, int]:
-    """Tenant A's completed runs, and the database's committed transactions."""
+async def counts(store_url: str) -> tuple[int, int, int]:
+    """Tenant A's completed runs, the database's committed transactions, and the
+    dispatch messages waiting in the outbox that the relay has sent again."""
     conn = await asyncpg.connect(store_url)
     try:
-        return int(await conn.fetchval(DONE, "a")), int(await conn.fetchval(COMMITS))
+        return (
+            int(await conn.fetchval(DONE, "a")),
+            int(await conn.fetchval(COMMITS)),
+            int(await conn.fetchval(RELAYED)),
+        )
     finally:
         await conn.close()
 
 
+async def unloaded_phase(
+    app: Conveyor, meter: CpuMeter, rate: float, window_s: float
+) -> dict[str, Any]:
+    """The quiet tenants alone."""
+    before = meter.snapshot()
+    latencies = await quiet_traffic(app, rate, window_s)
+    return {**summary(latencies), **meter.share(before, meter.snapshot())}
+
+
 async def flood_phase(
-    app: Conveyor, store_url: str, flood: int, rate: float, window_s: float
+    app: Conveyor,
+    meter: CpuMeter,
+    store_url: str,
+    flood: int,
+    rate: float,
+    window_s: float,
 ) -> dict[str, Any]:
     """A's flood, submitted at once, then the quiet tenants' window beside it."""
     sampler = LeaseSampler(store_url)
@@ -138,15 +198,18 @@ async def flood_phase(
     began = time.perf_counter()
     await asyncio.gather(*(app.start(three_steps, n, tenant="a") for n in range(flood)))
     submitted_s = time.perf_counter() - began
-    done_before, commits_before = await counts(store_url)
+    done_before, commits_before, _ = await counts(store_url)
     window_began = time.perf_counter()
+    before = meter.snapshot()
     latencies = await quiet_traffic(app, rate, window_s)
+    cpu = meter.share(before, meter.snapshot())
     window = time.perf_counter() - window_began
-    done_after, commits_after = await counts(store_url)
+    done_after, commits_after, relayed = await counts(store_url)
     watching.cancel()
     await asyncio.gather(watching, return_exceptions=True)
     return {
-        "quiet": summary(latencies),
+        "quiet": {**summary(latencies), **cpu},
+        "relayed": relayed,
         "flood_submit_s": submitted_s,
         "flood_runs_per_s": (done_after - done_before) / window,
         "flood_completed": done_after,
@@ -203,7 +266,9 @@ def stop_workers(processes: list[subprocess.Popen[str]]) -> None:
             process.communicate()
 
 
-async def bench(args: argparse.Namespace, store_url: str, nats_url: str) -> Any:
+async def bench(
+    args: argparse.Namespace, store_url: str, nats_url: str, postgres: int
+) -> Any:
     bus_url = f"{nats_url}?namespace=f{uuid.uuid4().hex[:8]}&partitions=16&pin_ttl=2"
     processes = start_workers(args.workers, store_url, bus_url, args.limit)
     try:
@@ -215,10 +280,11 @@ async def bench(args: argparse.Namespace, store_url: str, nats_url: str) -> Any:
             settings=settings, workflows=[three_steps], run_workers=False
         ) as app:
             await quiet_traffic(app, args.rate, 2.0)  # warm-up
-            unloaded = summary(await quiet_traffic(app, args.rate, args.window))
+            meter = CpuMeter([process.pid for process in processes], postgres)
+            unloaded = await unloaded_phase(app, meter, args.rate, args.window)
             print(line("unloaded", unloaded))
             flooded = await flood_phase(
-                app, store_url, args.flood, args.rate, args.window
+                app, meter, store_url, args.flood, args.rate, args.window
             )
             print(line("under flood", flooded["quiet"]))
             print(
@@ -230,7 +296,8 @@ async def bench(args: argparse.Namespace, store_url: str, nats_url: str) -> Any:
                 f"database: {flooded['commits_per_s']:.0f} transactions/s; sessions "
                 f"waiting on advisory locks: median "
                 f"{flooded['lock_waiters_median']:.0f}, peak "
-                f"{flooded['lock_waiters_peak']}"
+                f"{flooded['lock_waiters_peak']}; dispatches relayed again "
+                f"{flooded['relayed']}"
             )
     finally:
         stop_workers(processes)
@@ -242,7 +309,8 @@ async def bench(args: argparse.Namespace, store_url: str, nats_url: str) -> Any:
 def line(label: str, row: dict[str, Any]) -> str:
     return (
         f"{label:<12} quiet tenants: p50 {row['p50_ms']:8.1f} ms  "
-        f"p95 {row['p95_ms']:8.1f} ms  ({row['runs']} runs)"
+        f"p95 {row['p95_ms']:8.1f} ms  ({row['runs']} runs; cores busy: "
+        f"workers {row['cores_workers']:.2f}, postgres {row['cores_postgres']:.2f})"
     )
 
 
@@ -250,8 +318,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     from conveyor.testing.servers import NatsServer, PostgresServer
 
     with PostgresServer() as postgres, NatsServer() as nats:
+        assert postgres.pid is not None
         database = postgres.create_database("fairness")
-        result = await bench(args, database.url, nats.url)
+        result = await bench(args, database.url, nats.url, postgres.pid)
     return {**result, **vars(args), "load": os.getloadavg()}
 
 

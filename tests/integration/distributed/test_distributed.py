@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -196,6 +197,64 @@ async def test_tenant_limit_across_workers(cluster: Cluster) -> None:
         if len(pids) == 2:
             return
     raise AssertionError(f"expected both workers to take runs, got {pids}")
+
+
+LIVE_LEASES = """
+SELECT count(*) FROM runs WHERE tenant = $1 AND owner IS NOT NULL
+    AND status IN ('pending', 'running', 'retrying') AND lease_expires_at >= $2
+"""
+
+
+async def sample_leases(store_url: str, tenant: str, peaks: list[int]) -> None:
+    """Append the tenant's live leases to `peaks` every 10 ms until cancelled."""
+    conn = await asyncpg.connect(store_url)
+    try:
+        while True:
+            peaks.append(int(await conn.fetchval(LIVE_LEASES, tenant, time.time())))
+            await asyncio.sleep(0.01)
+    finally:
+        await conn.close()
+
+
+async def test_quiet_tenant_runs_promptly_beside_a_flood(cluster: Cluster) -> None:
+    """While one tenant has 1,500 runs waiting at its limit of 2 across two
+    workers, another tenant's 0.2 s runs still complete in under a second each,
+    the flood keeps its two slots busy (~10 runs/s allowed) and no more than two
+    of its leases are ever alive at once."""
+    cluster.worker(CONVEYOR_TENANT_CONCURRENCY="2")
+    cluster.worker(CONVEYOR_TENANT_CONCURRENCY="2")
+    api = await cluster.api()
+    await (await api.start("slow", -1, tenant="quiet")).result(timeout_s=30)
+    peaks: list[int] = []
+    sampler = asyncio.create_task(sample_leases(cluster.store_url, "noisy", peaks))
+    try:
+        flood = await asyncio.gather(
+            *(api.start("slow", n, tenant="noisy") for n in range(1500))
+        )
+        await asyncio.sleep(0.5)  # every worker has the flood's runs waiting
+        done_before = await completed(api, flood)
+        began = time.perf_counter()
+        latencies = []
+        for n in range(4):
+            started = time.perf_counter()
+            handle = await api.start("slow", n, tenant="quiet")
+            assert await handle.result(timeout_s=30) == n
+            latencies.append(time.perf_counter() - started)
+        rate = (await completed(api, flood) - done_before) / (
+            time.perf_counter() - began
+        )
+    finally:
+        sampler.cancel()
+        await asyncio.gather(sampler, return_exceptions=True)
+    assert max(latencies) < 1.0, f"quiet runs took {latencies} s beside the flood"
+    assert rate >= 6.0, f"the flood ran {rate:.1f} runs/s; its limit allows ~10"
+    assert peaks and max(peaks) <= 2, f"up to {max(peaks)} leases of the limit 2"
+
+
+async def completed(api: Conveyor, handles: list[Any]) -> int:
+    """How many of these runs have completed."""
+    runs = [await api.get_run(handle.run_id) for handle in handles]
+    return sum(run.status is RunStatus.COMPLETED for run in runs)
 
 
 async def test_partitions_spread_over_workers(cluster: Cluster) -> None:
