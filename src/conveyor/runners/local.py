@@ -174,7 +174,10 @@ class LocalRunner(Runner):
         execution = RunExecution(app, run, spec, history)
         execution.crashed = crashed
         self.executions[run.id] = execution
-        self._work_added.set()
+        if len(self.executions) == 1:
+            # Wake the idle heartbeat. A busy one needs no wake-up: this lease
+            # expires after every lease it already watches.
+            self._work_added.set()
         async with self.tenant_limits.slot(run.tenant):
             await self._drive(execution)
 
