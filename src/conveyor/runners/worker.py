@@ -35,19 +35,13 @@ from ..store.base import DeadLetter, RunUpdate, WriteBatch
 from ..store.postgres import Claim, PostgresStore
 from .local import LocalRunner
 from .tenant_gate import TenantGate
+from .tenant_hints import TenantHints
 
 if TYPE_CHECKING:
     from ..app import Conveyor
 
 log = logging.getLogger(__name__)
 
-WAITING_HINT = "tenant.waiting"
-"""Control kind: runs of `data["tenant"]` wait on a worker for a slot."""
-SLOT_HINT = "tenant.slot"
-"""Control kind: a slot of `data["tenant"]` freed on a worker with none waiting."""
-CONTENDED_S = 5.0
-"""How long a waiting hint counts: a full line probes (and says so again) every
-`TenantGate.probe_s`, well within it."""
 TEND_S = 0.25
 
 
@@ -75,14 +69,13 @@ class WorkerRunner(LocalRunner):
         self._crashed: set[str] = set()
         self._unheld: set[str] = set()
         self._held_all_at = 0.0
-        self._contended: dict[str, float] = {}
-        self._announced: dict[str, float] = {}
         self._watch_task: asyncio.Task[None] | None = None
         self._tend_task: asyncio.Task[None] | None = None
         self.reclaimed = 0
+        self.hints = TenantHints(self._send_soon)
         self.gate: TenantGate | None = None
         if app.settings.tenant_concurrency is not None:
-            self.gate = TenantGate(self._claim_limited, self._admitted, self._full)
+            self.gate = TenantGate(self._claim_limited, self._admitted, self.hints.full)
 
     async def open(self) -> None:
         await super().open()
@@ -109,18 +102,21 @@ class WorkerRunner(LocalRunner):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        waiting = self._waiting_runs()
+        queued = [run for queue in self._queues.values() for run in queue]
         held = [(exe.run.id, exe.epoch) for exe in self.executions.values()]
         routes = {exe.run.id: _route(exe.run) for exe in self.executions.values()}
         await super().aclose()
         await self._release(held, routes)
-        await self._hand_over(waiting)
+        await self._hand_over(self._waiting_runs(queued))
 
-    def _waiting_runs(self) -> list[RunRecord]:
-        """The runs waiting here for their tenant's slot or behind their key."""
-        runs = self.gate.take_all() if self.gate is not None else []
-        runs += [run for queue in self._queues.values() for run in queue]
-        return runs
+    def _waiting_runs(self, queued: list[RunRecord]) -> list[RunRecord]:
+        """The runs that waited here for their tenant's slot or behind their key
+        (`queued`: those behind a key before the runs ahead were stopped, which
+        moved some into the gate)."""
+        runs = {run.id: run for run in queued}
+        if self.gate is not None:
+            runs.update((run.id, run) for run in self.gate.take_all())
+        return list(runs.values())
 
     async def _hand_over(self, runs: list[RunRecord]) -> None:
         """Dispatch the runs that waited here again, for the other workers; their
@@ -266,25 +262,13 @@ class WorkerRunner(LocalRunner):
             return
         super()._start(stub)
 
-    def _full(self, tenant: str) -> None:
-        """A line here filled up: ask the other workers (at most once a second)
-        to say when a slot of this tenant frees on them."""
-        now = time.monotonic()
-        if now - self._announced.get(tenant, -CONTENDED_S) >= 1.0:
-            self._announced[tenant] = now
-            self._hint(WAITING_HINT, tenant)
-
     def _slot_freed(self, tenant: str) -> None:
         """A run of `tenant` ended here: the next one waiting here takes its slot,
         or, if none does, the workers waiting for one hear of it."""
-        assert self.gate is not None
-        if self.gate.wake(tenant):
-            return
-        if self._contended.get(tenant, 0.0) > time.monotonic():
-            self._hint(SLOT_HINT, tenant)
+        if self.gate is not None and not self.gate.wake(tenant):
+            self.hints.freed(tenant)
 
-    def _hint(self, kind: str, tenant: str) -> None:
-        message = Control(kind, "", {"tenant": tenant})
+    def _send_soon(self, message: Control) -> None:
         self._background_task(self._send_control(message))
 
     async def _send_control(self, message: Control) -> None:
@@ -292,10 +276,8 @@ class WorkerRunner(LocalRunner):
             await self.bus.send_control(message)
 
     async def _on_control(self, message: Control) -> None:
-        tenant = str(message.data.get("tenant"))
-        if message.kind == WAITING_HINT:
-            self._contended[tenant] = time.monotonic() + CONTENDED_S
-        elif message.kind == SLOT_HINT and self.gate is not None:
+        tenant = self.hints.heard(message)
+        if tenant is not None and self.gate is not None:
             self.gate.wake(tenant)
 
     async def _unknown_workflow(
@@ -365,8 +347,7 @@ class WorkerRunner(LocalRunner):
         super()._finished(run)
         if self._closing:
             return
-        if self.gate is not None:
-            self._slot_freed(run.tenant)
+        self._slot_freed(run.tenant)
         if run.key is not None and not had_successor:
             self._background_task(self._dispatch_successor(run))
 
@@ -408,6 +389,7 @@ class WorkerRunner(LocalRunner):
             await asyncio.sleep(TEND_S)
             if self.gate is not None:
                 self.gate.probe()
+            self.hints.prune()
             try:
                 await self._hold_waiting()
             except Exception as exc:  # the store is away: next round

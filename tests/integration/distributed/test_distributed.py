@@ -21,12 +21,14 @@ import worker_app
 
 from conveyor import Conveyor, Settings
 from conveyor.bus.nats_subjects import Subjects
+from conveyor.errors import RunFailedError
 from conveyor.events import Event
 from conveyor.runs import RunRecord, RunStatus
 from conveyor.testing import assert_events, wait_until
 from conveyor.testing.servers import NatsServer, PostgresServer
 
 HERE = Path(__file__).parent
+WORKFLOWS = (worker_app.checkout, worker_app.keyed, worker_app.slow, worker_app.broken)
 pytestmark = pytest.mark.slow
 
 
@@ -73,7 +75,7 @@ class Cluster:
         app = Conveyor(
             settings=settings,
             run_workers=False,
-            workflows=[worker_app.checkout, worker_app.keyed, worker_app.slow],
+            workflows=list(WORKFLOWS),
         )
         await app.open()
         self.apps.append(app)
@@ -228,11 +230,11 @@ async def test_quiet_tenant_runs_promptly_beside_a_flood(cluster: Cluster) -> No
     peaks: list[int] = []
     sampler = asyncio.create_task(sample_leases(cluster.store_url, "noisy", peaks))
     try:
-        flood = await asyncio.gather(
+        await asyncio.gather(
             *(api.start("slow", n, tenant="noisy") for n in range(1500))
         )
         await asyncio.sleep(0.5)  # every worker has the flood's runs waiting
-        done_before = await completed(api, flood)
+        done_before = await completed(cluster.store_url, "noisy")
         began = time.perf_counter()
         latencies = []
         for n in range(4):
@@ -240,7 +242,7 @@ async def test_quiet_tenant_runs_promptly_beside_a_flood(cluster: Cluster) -> No
             handle = await api.start("slow", n, tenant="quiet")
             assert await handle.result(timeout_s=30) == n
             latencies.append(time.perf_counter() - started)
-        rate = (await completed(api, flood) - done_before) / (
+        rate = (await completed(cluster.store_url, "noisy") - done_before) / (
             time.perf_counter() - began
         )
     finally:
@@ -251,10 +253,40 @@ async def test_quiet_tenant_runs_promptly_beside_a_flood(cluster: Cluster) -> No
     assert peaks and max(peaks) <= 2, f"up to {max(peaks)} leases of the limit 2"
 
 
-async def completed(api: Conveyor, handles: list[Any]) -> int:
-    """How many of these runs have completed."""
-    runs = [await api.get_run(handle.run_id) for handle in handles]
-    return sum(run.status is RunStatus.COMPLETED for run in runs)
+async def test_cancel_and_failure_free_the_tenant_slot(cluster: Cluster) -> None:
+    """With a tenant limit of 1, runs waiting for the slot start one after the
+    other as the run holding it is cancelled and the next one fails; the tenant's
+    runs never overlap."""
+    cluster.worker(CONVEYOR_TENANT_CONCURRENCY="1", CONVEYOR_CANCEL_GRACE_S="0.2")
+    api = await cluster.api()
+    holder = await api.start("checkout", "hang-limit", tenant="t")
+    await wait_until(
+        lambda: any(c["step"] == "charge" for c in cluster.calls()), timeout=30
+    )
+    failing = await api.start("broken", 1, tenant="t")
+    waiting = await api.start("slow", 2, tenant="t")
+    await asyncio.sleep(0.5)
+    assert not [c for c in cluster.calls() if c["step"] == "start"], "over the limit"
+    await holder.cancel()
+    assert await waiting.result(timeout_s=15) == 2
+    with pytest.raises(RunFailedError):
+        await failing.result(timeout_s=15)
+    trace = [c["step"] for c in cluster.calls() if c["step"] in ("start", "end")]
+    assert trace == ["start", "end", "start", "end"], f"overlapping runs: {trace}"
+
+
+async def completed(store_url: str, tenant: str) -> int:
+    """How many of the tenant's runs have completed."""
+    conn = await asyncpg.connect(store_url)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM runs WHERE tenant = $1 AND status = 'completed'",
+                tenant,
+            )
+        )
+    finally:
+        await conn.close()
 
 
 async def test_partitions_spread_over_workers(cluster: Cluster) -> None:

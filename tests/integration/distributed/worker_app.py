@@ -96,6 +96,15 @@ async def slow(run: Any, n: int) -> int:
     return int(await run.step(slow_work, n))
 
 
+@workflow
+async def broken(run: Any, n: int) -> int:
+    """Holds its lease a moment, then fails."""
+    log_call(step="start", n=n)
+    await asyncio.sleep(0.2)
+    log_call(step="end", n=n)
+    raise ValueError(f"broken {n}")
+
+
 def make_app() -> Conveyor:
     """The worker's app (settings from CONVEYOR_* variables)."""
-    return Conveyor(workflows=[checkout, keyed, slow])
+    return Conveyor(workflows=[checkout, keyed, slow, broken])
