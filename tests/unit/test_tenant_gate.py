@@ -133,7 +133,7 @@ async def test_wake_during_a_refused_claim_retries_it(
     gate: TenantGate, store: FakeStore, admitted: Admitted
 ) -> None:
     """A slot freed while a refusal is on its way back is not lost: the gate
-    claims again at once."""
+    claims for it at once, and the refused run keeps its place at the head."""
     store.held["a"] = 2  # full before the first claim is decided
     store.pause = asyncio.Event()
     for n in range(3):
@@ -144,8 +144,27 @@ async def test_wake_during_a_refused_claim_retries_it(
     gate.wake("a")
     store.pause.set()
     await settle()
-    assert admitted.runs == [("r0", None)], admitted.runs
-    assert store.claims == ["r0", "r0"], store.claims
+    assert admitted.runs == [("r1", None)], admitted.runs
+    assert store.claims == ["r0", "r1"], store.claims
+    assert [run.id for run in gate.take_all()] == ["r0", "r2"]
+
+
+async def test_slots_freed_together_are_claimed_together(
+    gate: TenantGate, store: FakeStore, admitted: Admitted
+) -> None:
+    """Two slots freeing at once start two claims at once, not one after the
+    other."""
+    for n in range(6):
+        gate.offer(make_run(f"r{n}"))
+    await settle()
+    store.most_in_flight = 0
+    store.free()
+    store.free()
+    gate.wake("a")
+    gate.wake("a")
+    await settle()
+    assert store.most_in_flight == 2
+    assert [run_id for run_id, _ in admitted.runs] == ["r0", "r1", "r2", "r3"]
 
 
 async def test_a_full_line_probes_after_probe_s(

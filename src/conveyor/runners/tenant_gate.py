@@ -43,7 +43,8 @@ class TenantLine:
     credit: int = 0
     """Slots that freed since (wakes not yet used by a claim)."""
     refused_at: float = 0.0
-    claiming: bool = False
+    claiming: int = 0
+    """Claims in flight (their runs are out of `waiting`)."""
 
 
 class TenantGate:
@@ -125,46 +126,45 @@ class TenantGate:
 
     # claiming --------------------------------------------------------------------
     def _pump(self, tenant: str) -> None:
+        """Start the claims the line may make now: while it is open, one at a
+        time until one is refused (a burst of arrivals must not become a burst
+        of claims queueing on the tenant's lock); besides, one per freed slot at
+        once (claims in a row would leave slots idle meanwhile)."""
         line = self.lines.get(tenant)
-        if line is None or line.claiming or self.paused:
+        if line is None or self.paused:
             return
-        if not line.waiting:
+        if not line.waiting and not line.claiming:
             del self.lines[tenant]
-        elif line.open or line.credit > 0:
-            line.claiming = True
-            task = asyncio.create_task(self._admit_line(tenant, line))
+            return
+        while line.waiting and (line.credit > 0 or (line.open and not line.claiming)):
+            line.credit = max(0, line.credit - 1)
+            line.claiming += 1
+            task = asyncio.create_task(
+                self._claim_one(tenant, line, line.waiting.popleft())
+            )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _admit_line(self, tenant: str, line: TenantLine) -> None:
-        """Claim the line's runs in order while it has room (or credit)."""
-        try:
-            while line.waiting and (line.open or line.credit > 0) and not self.paused:
-                if not await self._claim_next(line):
-                    self._filled(tenant, line)
-        finally:
-            line.claiming = False
-        self._pump(tenant)  # woken while the last claim was refused, or emptied
-
-    async def _claim_next(self, line: TenantLine) -> bool:
-        """Claim the first waiting run; False if refused for the limit (or the
-        store is away: the probe retries)."""
-        run = line.waiting[0]
-        line.credit = max(0, line.credit - 1)
+    async def _claim_one(self, tenant: str, line: TenantLine, run: RunRecord) -> None:
+        """Claim `run`: hand it to the worker, or put it back at the head of the
+        line if its tenant is full (or the store is away: the probe retries)."""
         self.claims += 1
+        claim: Claim | None = None
         try:
             claim = await self._claim(run)
         except StoreError as exc:
             log.debug("claim of %s failed: %s", run.id, exc)
-            return False
-        if claim.refused == "tenant":
-            return False
-        line.waiting.popleft()
-        try:
-            self._admit(run, claim)
-        except Exception:  # one run's bookkeeping must not stall its tenant
-            log.exception("admitting run %s failed", run.id)
-        return True
+        finally:
+            line.claiming -= 1
+        if claim is None or claim.refused == "tenant":
+            line.waiting.appendleft(run)
+            self._filled(tenant, line)
+        else:
+            try:
+                self._admit(run, claim)
+            except Exception:  # one run's bookkeeping must not stall its tenant
+                log.exception("admitting run %s failed", run.id)
+        self._pump(tenant)
 
     def _filled(self, tenant: str, line: TenantLine) -> None:
         self.refusals += 1
