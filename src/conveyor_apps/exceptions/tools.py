@@ -11,7 +11,10 @@ definition ask to try again later), every other refusal `PermanentToolError`
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -128,6 +131,13 @@ class ToolSettings(BaseSettings):
     open_ticket_url: str = ""
     quarantine_url: str = ""
     timeout_s: float = Field(10.0, gt=0)
+    max_connections: int = Field(
+        32,
+        ge=1,
+        le=1000,
+        description="Calls in flight at once per process, each on a connection "
+        "kept open; more wait their turn.",
+    )
 
     def url_for(self, tool: ToolName) -> str:
         """The full endpoint URL of `tool`."""
@@ -228,6 +238,16 @@ class HttpTool:
         )
 
 
+def _cache_missing_sniffio() -> None:
+    """Remember that sniffio is not installed, if it is not. httpcore imports it
+    at every lock and event it makes, and Python does not remember a failed
+    import: each one searches sys.path again, which cost the tool stage more
+    than its HTTP (encode/httpcore#1102). Recording the module as missing makes
+    the same import fail at once; nothing changes if sniffio is installed."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
 def _problem(response: httpx.Response) -> str:
     try:
         detail = response.json().get("detail")
@@ -254,7 +274,18 @@ class Toolbox:
     ) -> None:
         self.settings = settings or ToolSettings()
         self._owns_client = client is None
-        self.client = client or httpx.AsyncClient(timeout=self.settings.timeout_s)
+        if client is None:
+            _cache_missing_sniffio()
+            # as many connections kept as may be in use: a busy worker would
+            # otherwise close and reopen connections past the keep-alive bound
+            size = self.settings.max_connections
+            limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+            client = httpx.AsyncClient(timeout=self.settings.timeout_s, limits=limits)
+        self.client = client
+        # Calls wait here, not in httpcore's pool, which matches every waiting
+        # request against every connection each time one frees up: hundreds of
+        # stage runs calling at once made that the tool stage's main cost.
+        self._slots = asyncio.Semaphore(self.settings.max_connections)
         self._tools = {
             name: HttpTool(
                 spec, self.settings.url_for(name), self.client, self.settings.timeout_s
@@ -286,8 +317,10 @@ class Toolbox:
         return self._tools[ToolName(tool)]
 
     async def run(self, request: ToolRequest, *, idempotency_key: str) -> ToolResult:
-        """Call the adapter of `request.tool`."""
-        return await self[request.tool](request, idempotency_key=idempotency_key)
+        """Call the adapter of `request.tool` (at most `max_connections` calls
+        at once)."""
+        async with self._slots:
+            return await self[request.tool](request, idempotency_key=idempotency_key)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this toolbox created it."""
