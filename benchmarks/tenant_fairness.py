@@ -146,6 +146,7 @@ class LeaseSampler:
         self.store_url = store_url
         self.peak = 0
         self.samples = 0
+        self.held: list[int] = []
         self.lock_waiters: list[int] = []
 
     async def run(self) -> None:
@@ -154,6 +155,7 @@ class LeaseSampler:
             while True:
                 held = await conn.fetchval(LIVE_LEASES, "a", time.time())
                 self.peak = max(self.peak, int(held))
+                self.held.append(int(held))
                 self.lock_waiters.append(int(await conn.fetchval(LOCK_WAITERS)))
                 self.samples += 1
                 await asyncio.sleep(0.02)
@@ -176,12 +178,17 @@ async def counts(store_url: str) -> tuple[int, int, int]:
 
 
 async def unloaded_phase(
-    app: Conveyor, meter: CpuMeter, rate: float, window_s: float
+    app: Conveyor, meter: CpuMeter, store_url: str, rate: float, window_s: float
 ) -> dict[str, Any]:
-    """The quiet tenants alone."""
+    """The quiet tenants alone (the sampler runs too, so both phases bear its
+    queries)."""
+    watching = asyncio.create_task(LeaseSampler(store_url).run())
     before = meter.snapshot()
     latencies = await quiet_traffic(app, rate, window_s)
-    return {**summary(latencies), **meter.share(before, meter.snapshot())}
+    cpu = meter.share(before, meter.snapshot())
+    watching.cancel()
+    await asyncio.gather(watching, return_exceptions=True)
+    return {**summary(latencies), **cpu}
 
 
 async def flood_phase(
@@ -217,6 +224,7 @@ async def flood_phase(
         "lock_waiters_median": statistics.median(sampler.lock_waiters),
         "lock_waiters_peak": max(sampler.lock_waiters),
         "peak_leases": sampler.peak,
+        "mean_leases": statistics.fmean(sampler.held),
         "lease_samples": sampler.samples,
     }
 
@@ -281,7 +289,9 @@ async def bench(
         ) as app:
             await quiet_traffic(app, args.rate, 2.0)  # warm-up
             meter = CpuMeter([process.pid for process in processes], postgres)
-            unloaded = await unloaded_phase(app, meter, args.rate, args.window)
+            unloaded = await unloaded_phase(
+                app, meter, store_url, args.rate, args.window
+            )
             print(line("unloaded", unloaded))
             flooded = await flood_phase(
                 app, meter, store_url, args.flood, args.rate, args.window
@@ -290,7 +300,8 @@ async def bench(
             print(
                 f"flood: {flooded['flood_runs_per_s']:.1f} runs/s of tenant a "
                 f"(limit {args.limit}; {flooded['flood_completed']} of "
-                f"{args.flood} done), peak leases seen {flooded['peak_leases']}"
+                f"{args.flood} done), leases held: mean "
+                f"{flooded['mean_leases']:.1f}, peak {flooded['peak_leases']}"
             )
             print(
                 f"database: {flooded['commits_per_s']:.0f} transactions/s; sessions "

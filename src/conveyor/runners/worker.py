@@ -397,7 +397,9 @@ class WorkerRunner(LocalRunner):
 
     async def _hold_waiting(self) -> None:
         now = time.monotonic()
-        if now - self._held_all_at >= self.bus.relay_repeat_s / 3:
+        # Renewed twice per relay period: a mark never ages past it while this
+        # worker lives, and a dead worker's runs are sent again within it.
+        if now - self._held_all_at >= self.bus.relay_repeat_s / 2:
             self._held_all_at = now
             ids = list(self._parked)
         else:

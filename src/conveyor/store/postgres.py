@@ -417,15 +417,9 @@ class PostgresStore(Store):
                 return taken
             return await self._refusal(run_id, now)
 
-        async def run() -> Any:
-            async with self._connection() as conn, conn.transaction():
-                await conn.execute(sql.TENANT_LOCK, tenant)
-                return await conn.fetchrow(
-                    sql.CLAIM_RUN_LIMITED, run_id, owner, now, ttl_s, tenant,
-                    tenant_limit,
-                )  # fmt: skip
-
-        row = await self._retry(run)
+        row = await self._fetchrow(
+            sql.CLAIM_RUN_LIMITED, run_id, owner, now, ttl_s, tenant, tenant_limit
+        )
         if row[0] is not None:
             return _claimed(row)
         if row[-1] >= tenant_limit:

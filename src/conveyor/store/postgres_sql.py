@@ -105,22 +105,20 @@ SELECT * FROM c
 """
 """`CLAIM_RUN` for many runs in one statement (rows locked in id order, so two
 claimers of overlapping sets cannot deadlock)."""
-TENANT_LOCK = "SELECT pg_advisory_xact_lock(hashtext($1))"
 CLAIM_RUN_LIMITED = f"""
-WITH held AS (
-    SELECT count(*) AS n FROM runs WHERE tenant = $5 AND owner IS NOT NULL
-        AND status IN {ACTIVE} AND lease_expires_at >= $3 AND id <> $1
+WITH held AS MATERIALIZED (
+    SELECT conveyor_tenant_held($5, $3, $1) AS n
 ), c AS (
     UPDATE runs SET owner = $2, lease_expires_at = $3 + $4,
         lease_epoch = lease_epoch + 1, updated_at = $3
     FROM (SELECT id AS old_id, owner AS old_owner FROM runs WHERE id = $1
         FOR UPDATE) AS old
-    WHERE runs.id = old.old_id AND status IN {ACTIVE}
+    WHERE (SELECT n FROM held) < $6
+        AND runs.id = old.old_id AND status IN {ACTIVE}
         AND (owner IS NULL OR owner = $2 OR lease_expires_at < $3)
         AND NOT ("key" IS NOT NULL AND EXISTS (
             SELECT 1 FROM runs p WHERE p.tenant = runs.tenant AND p."key" = runs."key"
                 AND p.submit_seq < runs.submit_seq AND p.status IN {ACTIVE}))
-        AND (SELECT n FROM held) < $6
     RETURNING {RUN_COLUMNS}, old.old_owner
 ), d AS (
     DELETE FROM outbox WHERE run_id = $1 AND kind = 'dispatch'
@@ -128,11 +126,14 @@ WITH held AS (
 )
 SELECT c.*, held.n FROM held LEFT JOIN c ON true
 """
-"""`CLAIM_RUN` only while the tenant `$5` holds fewer than `$6` live leases
-(counted from `runs_leased_by_tenant`), in one statement run after `TENANT_LOCK`
-in the same transaction: its snapshot, taken once the lock is held, sees every
-claim committed by the lock's previous holders. One row: the run's columns and
-previous owner (all NULL if not claimed), then the leases the tenant held."""
+"""`CLAIM_RUN` only while the tenant `$5` holds fewer than `$6` live leases, in
+one statement: `conveyor_tenant_held` (migration 0003) takes the tenant's
+transaction-scoped advisory lock, then counts from `runs_leased_by_tenant` with a
+snapshot that sees every claim its previous holders committed; the lock goes with
+this statement's own transaction. The count is decided before the run's row is
+locked, so claims of one tenant queue on its lock in one order. One row: the
+run's columns and previous owner (all NULL if not claimed), then the leases the
+tenant held."""
 NEXT_IN_KEY = f"""
 SELECT id, workflow FROM runs WHERE tenant = $1 AND "key" = $2 AND status IN {ACTIVE}
 ORDER BY submit_seq LIMIT 1

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 
+import asyncpg
 import pytest
 
 from conveyor.errors import StoreError
@@ -142,3 +143,56 @@ async def test_claim_keeps_key_order_and_tenant_limit(
         assert (await store.claim_run("other", "w", 1.0, 30)).run is not None
     finally:
         await store.aclose()
+
+
+async def test_concurrent_claims_never_exceed_the_tenant_limit(
+    conveyor_database: PostgresDatabase,
+) -> None:
+    """Forty claims of one tenant's runs, from two stores (twenty connections),
+    all started while the tenant's lock is held elsewhere — so every statement
+    began before any of them counted — with a limit of 3: exactly three win and
+    the rest are refused for the limit; after one lease is released, exactly
+    one more wins."""
+    stores = [PostgresStore(conveyor_database.url) for _ in range(2)]
+    for store in stores:
+        await store.open()
+    blocker = await asyncpg.connect(conveyor_database.url)
+    try:
+        ids = [f"race-{n}" for n in range(40)]
+        for run_id in ids:
+            run, event = new_run(run_id)
+            run.key = None
+            await stores[0].create_run(run, event)
+        held = blocker.transaction()
+        await held.start()
+        await blocker.execute("SELECT pg_advisory_xact_lock(hashtext('t'))")
+        racing = asyncio.gather(
+            *(
+                stores[n % 2].claim_run(
+                    run_id, f"w{n % 2}", 1.0, 30, tenant="t", tenant_limit=3
+                )
+                for n, run_id in enumerate(ids)
+            )
+        )
+        await asyncio.sleep(0.5)  # every claim is waiting on the lock now
+        await held.commit()
+        claims = await racing
+        won = [c.run for c in claims if c.run is not None and c.refused is None]
+        assert len(won) == 3, f"expected 3 claims to win, got {won}"
+        assert {c.refused for c in claims if c.refused} == {"tenant"}
+        first = won[0]
+        assert first.owner is not None
+        await stores[0].release_leases(first.owner, [(first.id, first.lease_epoch)])
+        taken = {run.id for run in won}
+        again = await asyncio.gather(
+            *(
+                stores[0].claim_run(run_id, "w0", 2.0, 30, tenant="t", tenant_limit=3)
+                for run_id in ids
+                if run_id not in taken
+            )
+        )
+        assert sum(c.run is not None and c.refused is None for c in again) == 1
+    finally:
+        await blocker.close()
+        for store in stores:
+            await store.aclose()
