@@ -33,6 +33,7 @@ class FakeStore:
         self.most_in_flight = 0
         self.refuse_as: dict[str, str] = {}
         self.fail = False
+        self.broken = False
         self.pause: asyncio.Event | None = None
 
     async def claim(self, run: RunRecord) -> Claim:
@@ -51,6 +52,8 @@ class FakeStore:
     def _decide(self, run: RunRecord) -> Claim:
         if self.fail:
             raise StoreError("away")
+        if self.broken:
+            raise RuntimeError("a bug")
         if run.id in self.refuse_as:
             return Claim(None, self.refuse_as[run.id])
         if self.held[run.tenant] >= self.limit:
@@ -222,6 +225,21 @@ async def test_store_errors_close_the_line_until_the_probe(
     await settle()
     assert admitted.runs == [] and gate.waiting_ids() == ["r0"]
     store.fail = False
+    gate.probe()
+    await settle()
+    assert admitted.runs == [("r0", None)]
+
+
+async def test_unexpected_claim_errors_keep_the_run_in_line(
+    store: FakeStore, admitted: Admitted
+) -> None:
+    """A claim failing for any other reason leaves the run first in line."""
+    gate = TenantGate(store.claim, admitted.admit, probe_s=0.0)
+    store.broken = True
+    gate.offer(make_run("r0"))
+    await settle()
+    assert gate.waiting_ids() == ["r0"]
+    store.broken = False
     gate.probe()
     await settle()
     assert admitted.runs == [("r0", None)]

@@ -154,6 +154,8 @@ class TenantGate:
             claim = await self._claim(run)
         except StoreError as exc:
             log.debug("claim of %s failed: %s", run.id, exc)
+        except Exception:  # the run stays in line whatever went wrong
+            log.exception("claim of %s failed", run.id)
         finally:
             line.claiming -= 1
         if claim is None or claim.refused == "tenant":
