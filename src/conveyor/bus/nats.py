@@ -141,7 +141,8 @@ class NatsBus(Bus):
     @classmethod
     def from_url(cls, url: str) -> NatsBus:
         """A bus for `nats://host:port?namespace=…&partitions=…&pin_ttl=…
-        &max_deliver=…`."""
+        &max_deliver=…&relay_repeat=…` (seconds before the relay sends a waiting
+        outbox message again)."""
         parts = urlsplit(url)
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         try:
@@ -150,6 +151,7 @@ class NatsBus(Bus):
                 pin_ttl_s=float(options.get("pin_ttl", 5.0)),
                 max_deliver=int(options.get("max_deliver", 5)),
             )
+            relay_repeat_s = float(options.get("relay_repeat", 30.0))
         except ValueError as exc:
             raise ConfigurationError(f"bus URL {url!r}: {exc}") from exc
         return cls(
@@ -157,6 +159,7 @@ class NatsBus(Bus):
             namespace=options.get("namespace", "conveyor"),
             partitions=partitions,
             dispatch=dispatch,
+            relay_repeat_s=relay_repeat_s,
         )
 
     # lifecycle ---------------------------------------------------------------------

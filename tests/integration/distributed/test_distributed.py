@@ -275,6 +275,34 @@ async def test_cancel_and_failure_free_the_tenant_slot(cluster: Cluster) -> None
     assert trace == ["start", "end", "start", "end"], f"overlapping runs: {trace}"
 
 
+async def test_dead_workers_slot_and_waiting_runs_are_taken_over(
+    cluster: Cluster,
+) -> None:
+    """With a tenant limit of 1, the worker holding the slot is SIGKILLed while
+    runs of the tenant wait on both workers: the slot frees when the dead run's
+    lease expires, the dead worker's waiting runs are sent again by the relay once
+    its marks age (3 s here), and every run completes, one at a time."""
+    relay = {"CONVEYOR_BUS_URL": f"{cluster.bus_url}&relay_repeat=3"}
+    cluster.worker(CONVEYOR_TENANT_CONCURRENCY="1", **relay)
+    cluster.worker(CONVEYOR_TENANT_CONCURRENCY="1", **relay)
+    api = await cluster.api()
+    holder = await api.start("checkout", "hang-dead", tenant="t")
+    charges = await wait_until(
+        lambda: [c for c in cluster.calls() if c["step"] == "charge"], timeout=30
+    )
+    handles = await asyncio.gather(
+        *(api.start("slow", n, tenant="t") for n in range(6))
+    )
+    await asyncio.sleep(0.5)
+    assert not [c for c in cluster.calls() if c["step"] == "start"], "over the limit"
+    os.kill(charges[0]["pid"], signal.SIGKILL)
+    results = await asyncio.gather(*(h.result(timeout_s=30) for h in handles))
+    assert sorted(results) == list(range(6))
+    assert await holder.result(timeout_s=30) == "charged hang-dead"
+    trace = [c["step"] for c in cluster.calls() if c["step"] in ("start", "end")]
+    assert trace == ["start", "end"] * 6, f"overlapping runs: {trace}"
+
+
 async def completed(store_url: str, tenant: str) -> int:
     """How many of the tenant's runs have completed."""
     conn = await asyncpg.connect(store_url)
