@@ -273,7 +273,8 @@ class LocalRunner(Runner):
                 await self._renew(due, app.clock.now() + ttl)
             expiries = [exe.lease_expires_at for exe in self.executions.values()]
             soonest = min(expiries, default=now + ttl)
-            await self._sleep_or_new_work(max(beat, soonest - now - 2 * beat))
+            # New work needs no earlier wake-up: its lease expires after these.
+            await app.clock.sleep(max(beat, soonest - now - 2 * beat))
 
     async def _renew(self, due: list[RunExecution], expires_at: float) -> None:
         held = [(exe.run.id, exe.epoch) for exe in due]
@@ -290,16 +291,6 @@ class LocalRunner(Runner):
                     task.cancel()
             else:
                 exe.lease_expires_at = expires_at
-
-    async def _sleep_or_new_work(self, seconds: float) -> None:
-        self._work_added.clear()
-        sleeper = asyncio.ensure_future(self.app.clock.sleep(seconds))
-        waker = asyncio.ensure_future(self._work_added.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waker.cancel()
 
 
 def _take_lock(path: Path) -> IO[bytes]:
