@@ -106,8 +106,9 @@ class SqliteStore(Store):
         self.path = Path(path)
         self.synchronous = level
         self.clock = clock or SystemClock()
-        self._queue: asyncio.Queue[Pending] | None = None
-        self._writer_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # set while open
+        self._waiting: list[Pending] = []  # for the next inline group
+        self._flush_scheduled = False
         self._read_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
         self.commit_offload_at = 16
         self._thread_gear = False  # new writes go to the commit thread
@@ -131,9 +132,8 @@ class SqliteStore(Store):
         self._write_conn = self._connect()
         self._create_schema()
         self._read_conn = await loop.run_in_executor(self._read_pool, self._connect)
-        self._queue = asyncio.Queue()
         self._thread_idle.set()
-        self._writer_task = asyncio.create_task(self._writer(), name="sqlite-writer")
+        self._loop = loop
         self._committer = threading.Thread(
             target=self._commit_thread, args=(loop,), name="sqlite-commit", daemon=True
         )
@@ -171,14 +171,10 @@ class SqliteStore(Store):
         upgrade(f"sqlite:///{self.path.resolve()}")
 
     async def aclose(self) -> None:
-        if self._writer_task is not None:
-            assert self._queue is not None
-            await self._queue.join()
+        if self._loop is not None:
+            self._flush()  # what is waiting for the loop's next turn
             await self._thread_idle.wait()
-            self._writer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer_task
-            self._writer_task = None
+            self._loop = None
         loop = asyncio.get_running_loop()
         if self._committer is not None:
             self._handoff.put(None)
@@ -196,42 +192,44 @@ class SqliteStore(Store):
     def _enqueue(self, op: WriteOp) -> asyncio.Future[Any]:
         """Queue a write. In the thread gear, or while the commit thread holds
         writes, a new one goes straight to the thread, which takes everything
-        waiting as its next group; otherwise to the loop's writer, which only hands
-        a group to the thread when the thread holds nothing. So writes are applied
-        in the order they were made.
+        waiting as its next group; otherwise into the group the loop commits at its
+        next turn (`_flush`), which only goes to the thread when the thread holds
+        nothing. So writes are applied in the order they were made.
 
         The thread gear starts with a large group and lasts until the thread's
         groups get small. It lasts on purpose: writes reaching the thread while the
         loop is still resuming the runs of the last group form a group of their
         own, so the groups settle into cohorts whose commits overlap with the other
         cohorts' steps, instead of every run waiting for one commit in turn."""
-        if self._queue is None:
+        loop = self._loop
+        if loop is None:
             raise StoreError("the store is not open")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         if self._handed_off or self._thread_gear:
             self._hand_off([(op, future)])
         else:
-            self._queue.put_nowait((op, future))
+            self._waiting.append((op, future))
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop.call_soon(self._flush)
         return future
 
     async def _submit(self, op: WriteOp) -> Any:
         return await self._enqueue(op)
 
-    async def _writer(self) -> None:
-        assert self._queue is not None
-        while True:
-            items = [await self._queue.get()]
-            while not self._queue.empty():
-                items.append(self._queue.get_nowait())
-            if len(items) < self.commit_offload_at:
-                with self.clock.hold():
-                    outcomes = self._apply_and_commit([op for op, _ in items])
-                self._resolve(items, outcomes, handed_off=False)
-            else:
-                self._thread_gear = True
-                self._hand_off(items)
-            for _ in items:
-                self._queue.task_done()
+    def _flush(self) -> None:
+        """Commit the writes made since the last turn of the loop as one group:
+        right here when they are few, on the commit thread when they are many."""
+        self._flush_scheduled = False
+        items, self._waiting = self._waiting, []
+        if not items:
+            return
+        if len(items) < self.commit_offload_at:
+            outcomes = self._apply_and_commit([op for op, _ in items])
+            self._resolve(items, outcomes, handed_off=False)
+        else:
+            self._thread_gear = True
+            self._hand_off(items)
 
     def _hand_off(self, items: list[Pending]) -> None:
         """Give writes to the commit thread (loop thread only). The clock is held
