@@ -25,7 +25,7 @@ from .errors import (
 from .events import TERMINAL_TYPES, Event, EventType
 from .runners.base import Runner
 from .runners.local import LocalRunner
-from .runs import RunRecord, RunStatus, check_transition
+from .runs import RunRecord, RunStatus, check_transition, new_run_id
 from .serde import check_size, to_jsonable
 from .settings import Settings
 from .store import open_store
@@ -261,7 +261,7 @@ class Conveyor:
         now = self.clock.now()
         owned = self.runner is not None and self.runner.local_submissions
         run = RunRecord(
-            id=uuid.uuid4().hex,
+            id=new_run_id(),
             workflow=spec.name,
             tenant=tenant,
             status=RunStatus.PENDING,

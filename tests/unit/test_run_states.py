@@ -1,13 +1,14 @@
-"""The run state machine: exactly the drawn moves are allowed."""
+"""The run state machine: exactly the drawn moves are allowed; run ids."""
 
 from __future__ import annotations
 
 import itertools
+import time
 
 import pytest
 
 from conveyor import IllegalTransitionError, RunStatus
-from conveyor.runs import check_transition
+from conveyor.runs import check_transition, new_run_id
 
 S = RunStatus
 ALLOWED = {
@@ -55,3 +56,14 @@ def test_terminal_and_active_states():
     assert terminal == {S.COMPLETED, S.FAILED, S.CANCELLED, S.DEAD}, f"got {terminal}"
     active = {status for status in RunStatus if status.is_active}
     assert active == {S.RUNNING, S.RETRYING}, f"got {active}"
+
+
+def test_run_ids_are_time_ordered_and_unique():
+    """Run ids look like UUID hex (32 characters) and sort by creation time, so a
+    store's indexes keyed by run id take new rows at their end."""
+    first = new_run_id()
+    time.sleep(0.002)
+    later = [new_run_id() for _ in range(1000)]
+    assert all(len(run_id) == 32 and int(run_id, 16) >= 0 for run_id in later)
+    assert all(first < run_id for run_id in later)
+    assert len(set(later)) == len(later)
