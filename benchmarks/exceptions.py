@@ -6,17 +6,23 @@ driver, which POSTs reports over HTTP.
 1. Scaling: a burst of `--burst` reports from 3 tenants with 1, 2 and 4 workers
    per stage (each worker process takes every stage), then one process per stage
    (`--stage`): exceptions/s, and ingest → last tool executed p50/p95 (read from
-   the database: the event's `finished_at - ingested_at`).
-2. Fairness: the two quiet tenants report at a steady pace alone (unloaded), then
-   again while the third floods the system, for `--total` reports in all; every
-   report must complete once — checked in the database (rows, stage records,
-   tool executions against the fake's) — and the quiet tenants' p95 must stay
-   within 2x the unloaded one. Fairness comes from the engine's per-tenant
-   concurrency limit (`CONVEYOR_TENANT_CONCURRENCY`, `--tenant-limit`).
+   the database: the event's `finished_at - ingested_at`). Beside each row, the
+   CPU milliseconds per exception of each part and PostgreSQL's commits and
+   sessions per exception (`--statements`: the busiest statements).
+2. Load and fairness: the two quiet tenants report at a steady pace alone
+   (unloaded), then again while the third floods the system, for `--total`
+   reports in all; every report must complete once — checked in the database
+   (rows, stage records, runs, tool executions against the fake's) — and the
+   quiet tenants' p95 must stay within 2x the unloaded one. Fairness comes from
+   tenant lanes (`--lanes`, EXCEPTIONS_TENANT_LANES) or the engine's per-tenant
+   limit (`--tenant-limit`, CONVEYOR_TENANT_CONCURRENCY).
 
-Writes benchmarks/results/exceptions.json.
+Run the two parts as separate invocations (`--total 0`, `--burst 0`) to keep
+each under ten minutes; each updates its own part of
+benchmarks/results/exceptions.json.
 
-    uv run python benchmarks/exceptions.py [--burst 1000] [--total 10000]
+    uv run python benchmarks/exceptions.py --burst 1000 --total 0
+    uv run python benchmarks/exceptions.py --burst 0 --total 10000 --lanes 6
 """
 
 from __future__ import annotations
@@ -250,6 +256,20 @@ class Deployment:
                 raise TimeoutError(f"{rows[0][0]} of {len(ids)} finished")
             await asyncio.sleep(0.5)
 
+    async def stage_waits(self, ids: Sequence[str]) -> dict[str, float]:
+        """Median seconds from an event's previous step (its acceptance, or the
+        previous stage's record) to each stage's record: where the time went."""
+        rows = await self.sql(
+            "SELECT stage, percentile_cont(0.5) WITHIN GROUP (ORDER BY wait) FROM "
+            "(SELECT s.stage, s.recorded_at - COALESCE(lag(s.recorded_at) OVER "
+            "(PARTITION BY s.event_id ORDER BY s.id), e.ingested_at) AS wait "
+            "FROM exception_stage_records s JOIN exception_events e "
+            "USING (event_id) WHERE s.exception_id = ANY($1)) AS waits "
+            "GROUP BY stage",
+            list(ids),
+        )
+        return {stage: round(float(seconds) * 1000, 1) for stage, seconds in rows}
+
     async def latencies(self, ids: Sequence[str]) -> dict[str, list[float]]:
         rows = await self.sql(
             "SELECT tenant, finished_at - ingested_at FROM exception_events "
@@ -287,14 +307,17 @@ async def paced(
 
 
 def summary(
-    latencies: Sequence[float], count: int, elapsed_s: float
+    latencies: Sequence[float], count: int, elapsed_s: float | None = None
 ) -> dict[str, float]:
-    return {
+    found = {
         "exceptions": count,
         "p50_ms": round(statistics.median(latencies) * 1000, 1),
         "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
-        "exceptions_per_s": round(count / elapsed_s, 1),
+        "max_ms": round(max(latencies) * 1000, 1),
     }
+    if elapsed_s is not None:
+        found["exceptions_per_s"] = round(count / elapsed_s, 1)
+    return found
 
 
 class Meter:
@@ -469,10 +492,14 @@ async def fairness(
         flood_ids = await flooding
         quiet_ids = [x for ids in quiet for x in ids]
         all_ids = flood_ids + quiet_ids
-        await deployment.finished(all_ids, 3600)
+        await deployment.finished(all_ids, 480)
         elapsed = time.monotonic() - began
         lat = await deployment.latencies(all_ids)
         loaded = [x for t in QUIET for x in lat.get(t, [])]
+        waits = {
+            "unloaded_quiet": await deployment.stage_waits(alone_ids),
+            "loaded_quiet": await deployment.stage_waits(quiet_ids),
+        }
         checks = await verify(deployment, all_ids, await fake.executions())
     finally:
         await deployment.aclose()
@@ -484,10 +511,11 @@ async def fairness(
         "total": total,
         "quiet_per_tenant": quiet_each,
         "quiet_pace_per_s": pace,
-        "unloaded_quiet": summary(unloaded, len(unloaded), 1.0),
-        "loaded_quiet": summary(loaded, len(loaded), 1.0),
+        "unloaded_quiet": summary(unloaded, len(unloaded)),
+        "loaded_quiet": summary(loaded, len(loaded)),
         "flood": summary(lat.get("acme", [0.0]), flood, elapsed),
         "elapsed_s": round(elapsed, 1),
+        "median_ms_to_each_stage": waits,
         "checks": checks,
     }
     ratio = result["loaded_quiet"]["p95_ms"] / result["unloaded_quiet"]["p95_ms"]
@@ -611,5 +639,18 @@ if __name__ == "__main__":
     if any(n.strip() and int(n) < 1 for n in args.workers.split(",")):
         parser.error("--workers: each count must be at least 1")
     results = asyncio.run(main(args))
-    RESULTS.mkdir(exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    run = {
+        "command": "benchmarks/exceptions.py " + " ".join(sys.argv[1:]),
+        "cpus": results["cpus"],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    out = Path(args.out)
+    out.parent.mkdir(exist_ok=True)
+    # scaling and load runs are separate invocations (each bounded in time):
+    # each replaces only its own part of the file
+    kept = json.loads(out.read_text()) if out.exists() else {}
+    if results["scaling"]:
+        kept["scaling"] = {**run, "rows": results["scaling"]}
+    if "fairness" in results:
+        kept["fairness"] = {**run, **results["fairness"]}
+    out.write_text(json.dumps(kept, indent=2) + "\n")
