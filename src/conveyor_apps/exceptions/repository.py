@@ -308,6 +308,10 @@ class ExceptionRepository(Database):
         only its row, if `brief`), or None if it is unknown or another tenant's."""
 
         def work(conn: sa.Connection) -> dict[str, Any] | None:
+            if conn.dialect.name == "postgresql" and not brief:
+                # one snapshot for the four reads: the exception's status must be
+                # its events' as they were, not as a stage moved them meanwhile
+                conn.execute(sa.text(_ONE_SNAPSHOT))
             row = conn.execute(
                 sa.select(exceptions).where(
                     exceptions.c.id == exception_id, exceptions.c.tenant == tenant
@@ -493,6 +497,8 @@ def _move(
         conn.execute(by_id.values(values))
     _mirror(conn, ctx, seq, target, now, outcome)
 
+
+_ONE_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
 _SOURCES = {
     target: sorted(
