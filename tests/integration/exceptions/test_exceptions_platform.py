@@ -386,11 +386,15 @@ async def test_worker_crash_redelivery(cluster: Cluster) -> None:
         f"expected each tool once, got {done}"
     )
     run = await cluster.sql("SELECT recoveries, owner FROM runs WHERE id = $1", run_id)
-    assert run[0][0] == 1, f"expected one recovery, got {run[0][0]}"
     events = await cluster.sql(
         "SELECT type FROM events WHERE run_id = $1 ORDER BY seq", run_id
     )
-    assert "run.recovered" in [e[0] for e in events]
+    kinds = [e[0] for e in events]
+    assert run[0][0] == 1, (
+        f"expected one recovery, got {run[0][0]} (killed {owner}, finished by "
+        f"{run[0][1]}; events {kinds})"
+    )
+    assert "run.recovered" in kinds, kinds
     cluster.start_worker(victim.stages)  # the next tests want two per stage again
 
 
