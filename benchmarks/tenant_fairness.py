@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from distributed import percentile, three_steps
 
-from conveyor import Conveyor, Settings, agent, workflow
+from conveyor import Conveyor, Settings
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -45,23 +46,6 @@ DONE = "SELECT count(*) FROM runs WHERE tenant = $1 AND status = 'completed'"
 RELAYED = "SELECT count(*) FROM outbox WHERE attempts > 0"
 LOCK_WAITERS = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"
 COMMITS = "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
-
-
-@agent
-async def noop(data: int) -> int:
-    return data
-
-
-@workflow
-async def three_steps(run: Any, data: int) -> int:
-    first = await run.step(noop, data)
-    second = await run.step(noop, first)
-    return int(await run.step(noop, second))
-
-
-def make_app() -> Conveyor:
-    """The workers' app (settings from CONVEYOR_* variables)."""
-    return Conveyor(workflows=[three_steps])
 
 
 def cpu_s(pid: int, children: bool = False) -> float:
@@ -102,11 +86,6 @@ class CpuMeter:
             "cores_workers": (after[1] - before[1]) / elapsed,
             "cores_postgres": (after[2] - before[2]) / elapsed,
         }
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def summary(latencies: list[float]) -> dict[str, float]:
@@ -239,7 +218,7 @@ def start_workers(
         "CONVEYOR_TENANT_CONCURRENCY": str(limit),
     }
     argv = [sys.executable, "-m", "conveyor.cli", "worker", "--no-examples"]
-    argv += ["--app", "tenant_fairness:make_app"]
+    argv += ["--app", "distributed:make_app"]
     return [
         subprocess.Popen(
             argv,

@@ -66,17 +66,24 @@ UPDATE runs SET owner = $2, lease_expires_at = $3 + $4,
 WHERE id = $1 AND (owner IS NULL OR owner = $2 OR lease_expires_at < $3 OR $5)
 RETURNING {RUN_COLUMNS}
 """
-CLAIM_RUN = f"""
-WITH c AS (
-    UPDATE runs SET owner = $2, lease_expires_at = $3 + $4,
-        lease_epoch = lease_epoch + 1, updated_at = $3
-    FROM (SELECT id AS old_id, owner AS old_owner FROM runs WHERE id = $1
-        FOR UPDATE) AS old
-    WHERE runs.id = old.old_id AND status IN {ACTIVE}
+# What every claim sets, and when a run may be claimed: active, free (or already
+# ours, or its lease expired), and no earlier run of its key still unfinished.
+# Shared by the three claim statements so they cannot drift apart.
+_TAKE_LEASE = (
+    "owner = $2, lease_expires_at = $3 + $4, "
+    "lease_epoch = lease_epoch + 1, updated_at = $3"
+)
+_CLAIMABLE = f"""status IN {ACTIVE}
         AND (owner IS NULL OR owner = $2 OR lease_expires_at < $3)
         AND NOT ("key" IS NOT NULL AND EXISTS (
             SELECT 1 FROM runs p WHERE p.tenant = runs.tenant AND p."key" = runs."key"
-                AND p.submit_seq < runs.submit_seq AND p.status IN {ACTIVE}))
+                AND p.submit_seq < runs.submit_seq AND p.status IN {ACTIVE}))"""
+CLAIM_RUN = f"""
+WITH c AS (
+    UPDATE runs SET {_TAKE_LEASE}
+    FROM (SELECT id AS old_id, owner AS old_owner FROM runs WHERE id = $1
+        FOR UPDATE) AS old
+    WHERE runs.id = old.old_id AND {_CLAIMABLE}
     RETURNING {RUN_COLUMNS}, old.old_owner
 ), d AS (
     DELETE FROM outbox WHERE run_id = $1 AND kind = 'dispatch'
@@ -89,14 +96,9 @@ WITH old AS (
     SELECT id AS old_id, owner AS old_owner FROM runs WHERE id = ANY($1::text[])
     ORDER BY id FOR UPDATE
 ), c AS (
-    UPDATE runs SET owner = $2, lease_expires_at = $3 + $4,
-        lease_epoch = lease_epoch + 1, updated_at = $3
+    UPDATE runs SET {_TAKE_LEASE}
     FROM old
-    WHERE runs.id = old.old_id AND status IN {ACTIVE}
-        AND (owner IS NULL OR owner = $2 OR lease_expires_at < $3)
-        AND NOT ("key" IS NOT NULL AND EXISTS (
-            SELECT 1 FROM runs p WHERE p.tenant = runs.tenant AND p."key" = runs."key"
-                AND p.submit_seq < runs.submit_seq AND p.status IN {ACTIVE}))
+    WHERE runs.id = old.old_id AND {_CLAIMABLE}
     RETURNING {RUN_COLUMNS}, old.old_owner
 ), d AS (
     DELETE FROM outbox WHERE run_id IN (SELECT id FROM c) AND kind = 'dispatch'
@@ -109,16 +111,11 @@ CLAIM_RUN_LIMITED = f"""
 WITH held AS MATERIALIZED (
     SELECT conveyor_tenant_held($5, $3, $1) AS n
 ), c AS (
-    UPDATE runs SET owner = $2, lease_expires_at = $3 + $4,
-        lease_epoch = lease_epoch + 1, updated_at = $3
+    UPDATE runs SET {_TAKE_LEASE}
     FROM (SELECT id AS old_id, owner AS old_owner FROM runs WHERE id = $1
         FOR UPDATE) AS old
     WHERE (SELECT n FROM held) < $6
-        AND runs.id = old.old_id AND status IN {ACTIVE}
-        AND (owner IS NULL OR owner = $2 OR lease_expires_at < $3)
-        AND NOT ("key" IS NOT NULL AND EXISTS (
-            SELECT 1 FROM runs p WHERE p.tenant = runs.tenant AND p."key" = runs."key"
-                AND p.submit_seq < runs.submit_seq AND p.status IN {ACTIVE}))
+        AND runs.id = old.old_id AND {_CLAIMABLE}
     RETURNING {RUN_COLUMNS}, old.old_owner
 ), d AS (
     DELETE FROM outbox WHERE run_id = $1 AND kind = 'dispatch'

@@ -233,7 +233,11 @@ async def test_quiet_tenant_runs_promptly_beside_a_flood(cluster: Cluster) -> No
         await asyncio.gather(
             *(api.start("slow", n, tenant="noisy") for n in range(1500))
         )
-        await asyncio.sleep(0.5)  # every worker has the flood's runs waiting
+        await wait_until(
+            lambda: peaks and peaks[-1] == 2,
+            timeout=15,
+            message="the flood holding both of its slots",
+        )
         done_before = await completed(cluster.store_url, "noisy")
         began = time.perf_counter()
         latencies = []
@@ -265,7 +269,7 @@ async def test_cancel_and_failure_free_the_tenant_slot(cluster: Cluster) -> None
     )
     failing = await api.start("broken", 1, tenant="t")
     waiting = await api.start("slow", 2, tenant="t")
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # a window for a run over the limit to show itself
     assert not [c for c in cluster.calls() if c["step"] == "start"], "over the limit"
     await holder.cancel()
     assert await waiting.result(timeout_s=15) == 2
@@ -293,7 +297,7 @@ async def test_dead_workers_slot_and_waiting_runs_are_taken_over(
     handles = await asyncio.gather(
         *(api.start("slow", n, tenant="t") for n in range(6))
     )
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # a window for a run over the limit to show itself
     assert not [c for c in cluster.calls() if c["step"] == "start"], "over the limit"
     os.kill(charges[0]["pid"], signal.SIGKILL)
     results = await asyncio.gather(*(h.result(timeout_s=30) for h in handles))

@@ -14,7 +14,7 @@ from conveyor.errors import StoreError
 from conveyor.events import Event
 from conveyor.runs import RunRecord, RunStatus
 from conveyor.store.postgres import PostgresStore
-from conveyor.testing import StoreConformance
+from conveyor.testing import StoreConformance, wait_until
 from conveyor.testing.conformance import StoreFactory
 from conveyor.testing.servers import PostgresDatabase, PostgresServer, free_port
 
@@ -174,7 +174,16 @@ async def test_concurrent_claims_never_exceed_the_tenant_limit(
                 for n, run_id in enumerate(ids)
             )
         )
-        await asyncio.sleep(0.5)  # every claim is waiting on the lock now
+
+        async def all_waiting() -> bool:
+            # inside a transaction the activity view is a snapshot: refresh it
+            await blocker.execute("SELECT pg_stat_clear_snapshot()")
+            waiting = await blocker.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"
+            )
+            return bool(waiting == len(ids))
+
+        await wait_until(all_waiting, timeout=10, message="every claim on the lock")
         await held.commit()
         claims = await racing
         won = [c.run for c in claims if c.run is not None and c.refused is None]
