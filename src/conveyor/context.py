@@ -220,15 +220,18 @@ class RunContext:
         parent = self._exe.run
 
         async def start_and_wait(child_input: Any) -> Any:
-            return await app.run(
-                spec.name,
-                child_input,
-                tenant=parent.tenant,
-                key=key,
-                idempotency_key=f"{parent.id}:{step_id}",
-                session_id=parent.session_id,
-                parent_run_id=parent.id,
-            )
+            from .timers import waiting
+
+            with waiting(self._exe):
+                return await app.run(
+                    spec.name,
+                    child_input,
+                    tenant=parent.tenant,
+                    key=key,
+                    idempotency_key=f"{parent.id}:{step_id}",
+                    session_id=parent.session_id,
+                    parent_run_id=parent.id,
+                )
 
         runner = dataclasses.replace(
             make_agent(start_and_wait, name=f"child:{spec.name}"),

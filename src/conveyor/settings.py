@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     max_recoveries: int = Field(3, ge=0)
     cancel_grace_s: float = Field(5.0, ge=0)
     tenant_concurrency: int | None = Field(None, ge=1)
+    worker_concurrency: int = Field(100, ge=1)
+    """Runs a distributed worker executes at once (not counting runs waiting on
+    a timer, a signal or a child); the rest wait on it and are admitted tenant by
+    tenant in turn. Smaller keeps a quiet tenant's runs quicker under a flood."""
 
     max_body_bytes: int = Field(1 * MIB, ge=1024)
     max_step_bytes: int = Field(1 * MIB, ge=1024)

@@ -40,10 +40,17 @@ async def durable_sleep(exe: RunExecution, step_id: int, seconds: float) -> None
         exe.lease_expires_at = max(exe.lease_expires_at, lease_until)
     remaining = wake_at - clock.now()
     if remaining > 0:
-        await clock.sleep(remaining)
+        with waiting(exe):
+            await clock.sleep(remaining)
     exe.emit(EventType.TIMER_FIRED, step="sleep", data={"step_id": step_id})
     done = _timer(exe, step_id, seconds, "completed", wake_at, started_at)
     await exe.write(steps=[done])
+
+
+def waiting(exe: RunExecution) -> contextlib.AbstractContextManager[None]:
+    """Marks a run's wait, so its runner does not count it as executing."""
+    runner = exe.app.runner
+    return contextlib.nullcontext() if runner is None else runner.waiting(exe.run.id)
 
 
 def _timer(
@@ -87,7 +94,7 @@ async def wait_for_signal(
             await exe.signal_arrived.wait()
 
     signal = None
-    with contextlib.suppress(TimeoutError):
+    with contextlib.suppress(TimeoutError), waiting(exe):
         signal = await wait_with_timeout(clock, next_signal(), timeout_s)
     payload = None if signal is None else signal.payload
     record = StepRecord(

@@ -4,6 +4,7 @@ mode, `conveyor worker` processes in distributed mode, Temporal workers."""
 from __future__ import annotations
 
 import abc
+import contextlib
 from typing import ClassVar
 
 from ..runs import RunRecord
@@ -42,3 +43,9 @@ class Runner(abc.ABC):
     def owns_instance(self) -> bool:
         """Whether this runner holds the store exclusively (embedded mode), so it
         may take over any lease without waiting for it to expire."""
+
+    def waiting(self, run_id: str) -> contextlib.AbstractContextManager[None]:
+        """Around a run's wait on a timer, a signal or a child run: a runner that
+        bounds how many runs execute at once does not count it meanwhile (a
+        parent waiting on children must not keep them from starting)."""
+        return contextlib.nullcontext()

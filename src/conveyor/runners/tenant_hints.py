@@ -1,7 +1,7 @@
 """`TenantHints`: what workers tell each other, over the bus's control messages,
 about tenants held at their concurrency limit.
 
-A worker whose `TenantGate` line fills up says so (`tenant.waiting`, at most once
+A worker whose admission line fills up says so (`tenant.waiting`, at most once
 a second per tenant); for a few seconds after hearing it, a worker on which a run
 of that tenant ends with none of its runs waiting there says a slot freed
 (`tenant.slot`), and the waiting workers claim at once instead of at their next

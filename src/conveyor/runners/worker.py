@@ -7,11 +7,14 @@ epoch, per-key order (no run starts while an earlier run of its key is
 unfinished) and the per-tenant concurrency limit. The bus only says where to look:
 a run's partition is pinned to one worker, which keeps that key's runs in a local
 FIFO; a run refused because of its key is dispatched again when its predecessor
-ends; with a tenant limit, runs wait in a `TenantGate` and are claimed only when a
-slot of their tenant may have freed (here, or on another worker, which hints it
-over the bus); leases of dead workers are reclaimed after they expire; the outbox
-relay resends what no worker took or holds (a worker marks the dispatches of the
-runs waiting on it as fresh, and hands them over when it stops).
+ends. A worker pulls eagerly and lets what it pulled wait in its `Admission`,
+which starts runs tenant by tenant in turn while the worker has room
+(`worker_concurrency`) — so a flood in the stream does not hold other tenants'
+runs behind it — and, with a tenant limit, only when a slot of their tenant may
+have freed (here, or on another worker, which hints it over the bus). Leases of
+dead workers are reclaimed after they expire; the outbox relay resends what no
+worker took or holds (a worker marks the dispatches of the runs waiting on it as
+fresh, and hands them over when it stops).
 """
 
 from __future__ import annotations
@@ -22,19 +25,20 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..bus.base import Control
 from ..bus.nats import NatsBus
 from ..bus.nats_dispatch import Delivery, Outcome
-from ..errors import ConfigurationError, StoreError, WorkflowNotFoundError
+from ..errors import ConfigurationError, WorkflowNotFoundError
 from ..events import Event, EventType
 from ..execution import RunExecution
 from ..runs import RunRecord, RunStatus
 from ..store.base import DeadLetter, RunUpdate, WriteBatch
 from ..store.postgres import Claim, PostgresStore
+from .admission import Admission
 from .local import LocalRunner
-from .tenant_gate import TenantGate
 from .tenant_hints import TenantHints
 
 if TYPE_CHECKING:
@@ -64,7 +68,6 @@ class WorkerRunner(LocalRunner):
         self.store: PostgresStore = app.store
         self.draining = False
         self._claimed: dict[str, RunRecord] = {}
-        self._claiming: set[str] = set()
         self._parked: set[str] = set()
         self._crashed: set[str] = set()
         self._unheld: set[str] = set()
@@ -73,9 +76,14 @@ class WorkerRunner(LocalRunner):
         self._tend_task: asyncio.Task[None] | None = None
         self.reclaimed = 0
         self.hints = TenantHints(self._send_soon)
-        self.gate: TenantGate | None = None
-        if app.settings.tenant_concurrency is not None:
-            self.gate = TenantGate(self._claim_limited, self._admitted, self.hints.full)
+        limited = app.settings.tenant_concurrency is not None
+        self.admission = Admission(
+            self._claim_limited if limited else self._claim_now,
+            self._admitted,
+            capacity=app.settings.worker_concurrency,
+            limited=limited,
+            on_full=self.hints.full,
+        )
 
     async def open(self) -> None:
         await super().open()
@@ -88,16 +96,14 @@ class WorkerRunner(LocalRunner):
         """Take no new runs; wait up to `timeout_s` for those in flight to end."""
         self.draining = True
         await self.bus.stop_consuming()
-        if self.gate is not None:
-            await self.gate.aclose()
+        await self.admission.aclose()
         if self.tasks:
             await asyncio.wait(list(self.tasks.values()), timeout=timeout_s)
 
     async def aclose(self) -> None:
         self.draining = True
         await self.bus.stop_consuming()
-        if self.gate is not None:
-            await self.gate.aclose()
+        await self.admission.aclose()
         for task in (self._watch_task, self._tend_task):
             if task is not None:
                 task.cancel()
@@ -110,12 +116,11 @@ class WorkerRunner(LocalRunner):
         await self._hand_over(self._waiting_runs(queued))
 
     def _waiting_runs(self, queued: list[RunRecord]) -> list[RunRecord]:
-        """The runs that waited here for their tenant's slot or behind their key
+        """The runs that waited here for admission or behind their key
         (`queued`: those behind a key before the runs ahead were stopped, which
-        moved some into the gate)."""
+        moved some into admission)."""
         runs = {run.id: run for run in queued}
-        if self.gate is not None:
-            runs.update((run.id, run) for run in self.gate.take_all())
+        runs.update((run.id, run) for run in self.admission.take_all())
         return list(runs.values())
 
     async def _hand_over(self, runs: list[RunRecord]) -> None:
@@ -157,7 +162,7 @@ class WorkerRunner(LocalRunner):
         run_id, data = delivery.run_id, delivery.data
         if self.draining or self._closing:
             return Outcome.nak(0.5)
-        if run_id in self.tasks or run_id in self._claiming or self._is_waiting(run_id):
+        if run_id in self.tasks or self._is_waiting(run_id):
             return Outcome.ACK  # a duplicate of a run already here
         workflow = str(data.get("workflow"))
         if workflow not in self.app.workflows:
@@ -173,24 +178,10 @@ class WorkerRunner(LocalRunner):
                 self._queues.setdefault(key, deque()).append(stub)
                 self._park(run_id)
                 return Outcome.ACK
-            # Taken before the claim is awaited, so the partition's next delivery
-            # of this key (handled meanwhile) waits behind this one.
+            # Taken before the claim is made, so the partition's next delivery
+            # of this key waits behind this one.
             self._busy_keys.add(key)
-        if self.gate is not None:
-            self._start(stub)  # the gate claims it when its tenant has room
-            return Outcome.ACK
-        self._claiming.add(run_id)
-        try:
-            claimed = await self._claim(stub)
-        except StoreError:
-            self._free_key(key)
-            return Outcome.nak(min(0.5 * 2 ** (delivery.delivered - 1), 10.0))
-        finally:
-            self._claiming.discard(run_id)
-        if claimed is None:
-            self._free_key(key)
-        else:
-            self._start(claimed)
+        self._start(stub)  # admission claims it in its tenant's turn
         return Outcome.ACK
 
     def _free_key(self, key: tuple[str, str] | None) -> None:
@@ -207,7 +198,7 @@ class WorkerRunner(LocalRunner):
             self._busy_keys.discard(key)
 
     def _is_waiting(self, run_id: str) -> bool:
-        """Whether the run waits here behind its key or its tenant's limit."""
+        """Whether the run waits here behind its key or for admission."""
         return run_id in self._parked
 
     def _park(self, run_id: str) -> None:
@@ -216,21 +207,20 @@ class WorkerRunner(LocalRunner):
         self._unheld.add(run_id)
 
     def _start(self, run: RunRecord) -> None:
-        if self.gate is not None and run.id not in self._claimed:
+        if run.id not in self._claimed:
             self._park(run.id)
-            self.gate.offer(run)  # its claim waits for its tenant's turn
+            self.admission.offer(run)  # claimed in its tenant's turn
             return
         self._parked.discard(run.id)
         super()._start(run)
 
-    async def _claim(self, stub: RunRecord) -> RunRecord | None:
+    async def _claim_now(self, stub: RunRecord) -> Claim:
         """Take the run in the store (no tenant limit: nothing else refuses it
         for long)."""
         app = self.app
-        claim = await self.store.claim_run(
+        return await self.store.claim_run(
             stub.id, app.worker_id, app.clock.now(), app.settings.lease_ttl_s
         )
-        return self._taken(stub, claim)
 
     def _taken(self, stub: RunRecord, claim: Claim) -> RunRecord | None:
         if claim.run is None or claim.refused is not None:
@@ -240,7 +230,7 @@ class WorkerRunner(LocalRunner):
             self._crashed.add(stub.id)
         return claim.run
 
-    # tenant limits -------------------------------------------------------------------
+    # admission -----------------------------------------------------------------------
     async def _claim_limited(self, stub: RunRecord) -> Claim:
         app = self.app
         return await self.store.claim_run(
@@ -253,7 +243,7 @@ class WorkerRunner(LocalRunner):
         )
 
     def _admitted(self, stub: RunRecord, claim: Claim) -> None:
-        """The gate's claim of a waiting run was decided: start the run, or let
+        """Admission's claim of a waiting run was decided: start the run, or let
         its key go if the store refused it (ended, owned elsewhere, or behind
         an earlier run of its key)."""
         self._parked.discard(stub.id)
@@ -262,10 +252,18 @@ class WorkerRunner(LocalRunner):
             return
         super()._start(stub)
 
+    @contextlib.contextmanager
+    def waiting(self, run_id: str) -> Iterator[None]:
+        self.admission.wait_began(run_id)
+        try:
+            yield
+        finally:
+            self.admission.wait_ended(run_id)
+
     def _slot_freed(self, tenant: str) -> None:
-        """A run of `tenant` ended here: the next one waiting here takes its slot,
-        or, if none does, the workers waiting for one hear of it."""
-        if self.gate is not None and not self.gate.wake(tenant):
+        """A run of a limited `tenant` ended here: the next one waiting here takes
+        its slot, or, if none does, the workers waiting for one hear of it."""
+        if self.admission.limited and not self.admission.wake(tenant):
             self.hints.freed(tenant)
 
     def _send_soon(self, message: Control) -> None:
@@ -277,8 +275,8 @@ class WorkerRunner(LocalRunner):
 
     async def _on_control(self, message: Control) -> None:
         tenant = self.hints.heard(message)
-        if tenant is not None and self.gate is not None:
-            self.gate.wake(tenant)
+        if tenant is not None and self.admission.limited:
+            self.admission.wake(tenant)
 
     async def _unknown_workflow(
         self, delivery: Delivery, workflow: str
@@ -324,12 +322,7 @@ class WorkerRunner(LocalRunner):
     # execution ---------------------------------------------------------------------
     async def _execute(self, run: RunRecord) -> None:
         app = self.app
-        claimed = self._claimed.pop(run.id, None)
-        if claimed is None:  # it waited here behind its key or its tenant
-            claimed = await self._claim(run)
-            if claimed is None:
-                return
-            self._claimed.pop(run.id, None)
+        claimed = self._claimed.pop(run.id)  # admission claimed it
         history = {} if claimed.last_seq <= 1 else await app.store.load_steps(run.id)
         execution = RunExecution(
             app, claimed, app.get_workflow(claimed.workflow), history
@@ -344,6 +337,7 @@ class WorkerRunner(LocalRunner):
         had_successor = bool(
             run.key is not None and self._queues.get((run.tenant, run.key))
         )
+        self.admission.release(run.id)  # before a successor of its key is offered
         super()._finished(run)
         if self._closing:
             return
@@ -387,8 +381,7 @@ class WorkerRunner(LocalRunner):
         and the relay resends them)."""
         while True:
             await asyncio.sleep(TEND_S)
-            if self.gate is not None:
-                self.gate.probe()
+            self.admission.probe()
             self.hints.prune()
             try:
                 await self._hold_waiting()

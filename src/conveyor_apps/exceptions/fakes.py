@@ -42,7 +42,9 @@ class Execution(BaseModel):
 
 class Fault(BaseModel):
     """Fail (`status_code`) and/or stall (`delay_s`) the next `count` calls, or
-    every call when `count` is None; only calls of `tool` unless it is None."""
+    every call when `count` is None; only calls of `tool` unless it is None, and
+    only those whose body contains `body_contains` unless it is None (a test
+    aiming at one exception while others are in flight)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -50,6 +52,7 @@ class Fault(BaseModel):
     status_code: int | None = Field(503, ge=400, le=599)
     delay_s: float = Field(0.0, ge=0, le=60)
     tool: ToolName | None = None
+    body_contains: str | None = Field(None, min_length=1, max_length=200)
 
 
 @dataclass(slots=True)
@@ -88,11 +91,26 @@ class FakeServices:
         self.inject(Fault(count=None, status_code=status_code, tool=tool))
 
     def stall_next(
-        self, count: int = 1, *, delay_s: float, tool: ToolName | None = None
+        self,
+        count: int = 1,
+        *,
+        delay_s: float,
+        tool: ToolName | None = None,
+        body_contains: str | None = None,
     ) -> None:
         """Wait `delay_s` before handling each of the next `count` calls (which then
         succeed, even if the caller gave up)."""
-        self.inject(Fault(count=count, status_code=None, delay_s=delay_s, tool=tool))
+        self.inject(
+            Fault(
+                count=count, status_code=None, delay_s=delay_s, tool=tool,
+                body_contains=body_contains,
+            )
+        )  # fmt: skip
+
+    @property
+    def pending_faults(self) -> int:
+        """Faults injected and not yet used up."""
+        return len(self._faults)
 
     def heal(self) -> None:
         """Drop every pending fault."""
@@ -110,9 +128,10 @@ class FakeServices:
         """The executions of `tool`, in order."""
         return [e for e in self.executions if e.tool is tool]
 
-    def _take_fault(self, tool: ToolName) -> Fault | None:
+    def _take_fault(self, tool: ToolName, body: bytes) -> Fault | None:
         for fault in self._faults:
-            if fault.tool in (None, tool):
+            aimed = fault.body_contains is None or fault.body_contains.encode() in body
+            if fault.tool in (None, tool) and aimed:
                 if fault.count is not None:
                     fault.count -= 1
                     if fault.count == 0:
@@ -126,7 +145,7 @@ class FakeServices:
         caller that gives up during the stall still leaves the effect done."""
         self.requests += 1
         body = await request.body()
-        fault = self._take_fault(tool)
+        fault = self._take_fault(tool, body)
         if fault is not None:
             await asyncio.sleep(fault.delay_s)
             if fault.status_code is not None:

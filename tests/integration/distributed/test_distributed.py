@@ -28,7 +28,13 @@ from conveyor.testing import assert_events, wait_until
 from conveyor.testing.servers import NatsServer, PostgresServer
 
 HERE = Path(__file__).parent
-WORKFLOWS = (worker_app.checkout, worker_app.keyed, worker_app.slow, worker_app.broken)
+WORKFLOWS = (
+    worker_app.checkout,
+    worker_app.keyed,
+    worker_app.slow,
+    worker_app.family,
+    worker_app.broken,
+)
 pytestmark = pytest.mark.slow
 
 
@@ -255,6 +261,58 @@ async def test_quiet_tenant_runs_promptly_beside_a_flood(cluster: Cluster) -> No
     assert max(latencies) < 1.0, f"quiet runs took {latencies} s beside the flood"
     assert rate >= 6.0, f"the flood ran {rate:.1f} runs/s; its limit allows ~10"
     assert peaks and max(peaks) <= 2, f"up to {max(peaks)} leases of the limit 2"
+
+
+def most_at_once(calls: list[dict[str, Any]]) -> dict[int, int]:
+    """Per worker process, the most steps logged as started and not yet ended."""
+    running: dict[int, int] = {}
+    peaks: dict[int, int] = {}
+    for call in calls:  # one file, appended in the order of events
+        pid = call["pid"]
+        running[pid] = running.get(pid, 0) + (1 if call["step"] == "start" else -1)
+        peaks[pid] = max(peaks.get(pid, 0), running[pid])
+    return peaks
+
+
+async def test_workers_admit_tenants_in_turn_under_a_flood(cluster: Cluster) -> None:
+    """Two workers of capacity 3 with 300 of one tenant's 0.2 s runs queued (about
+    ten seconds of work): each worker executes at most 3 runs at once, and
+    another tenant's runs are admitted at the next free place, not behind the
+    flood — each completes in under a second while most of the flood waits."""
+    cluster.worker(CONVEYOR_WORKER_CONCURRENCY="3")
+    cluster.worker(CONVEYOR_WORKER_CONCURRENCY="3")
+    api = await cluster.api()
+    await (await api.start("slow", -1, tenant="quiet")).result(timeout_s=30)
+    await asyncio.gather(*(api.start("slow", n, tenant="noisy") for n in range(300)))
+    latencies = []
+    for n in range(4):
+        started = time.perf_counter()
+        handle = await api.start("slow", n, tenant="quiet")
+        assert await handle.result(timeout_s=30) == n
+        latencies.append(time.perf_counter() - started)
+    flood_done = await completed(cluster.store_url, "noisy")
+    assert max(latencies) < 1.0, f"quiet runs took {latencies} s beside the flood"
+    assert flood_done < 200, f"the flood was nearly done ({flood_done}): no contest"
+    await wait_until(
+        lambda: sum(c["step"] == "end" for c in cluster.calls()) == 305,
+        timeout=60,
+        message="every run ending",
+    )
+    peaks = most_at_once(cluster.calls())
+    assert peaks and max(peaks.values()) <= 3, f"runs at once per worker: {peaks}"
+
+
+async def test_a_parent_waiting_on_children_gives_its_place_back(
+    cluster: Cluster,
+) -> None:
+    """With room for one run per worker, parents waiting on their children (and
+    then on a durable timer) do not keep the children from being admitted."""
+    cluster.worker(CONVEYOR_WORKER_CONCURRENCY="1")
+    api = await cluster.api()
+    handles = [await api.start("family", n) for n in range(3)]
+    results = await asyncio.gather(*(h.result(timeout_s=60) for h in handles))
+    assert results == [30 * n + 3 for n in range(3)], results
+    assert max(most_at_once(cluster.calls()).values()) == 1
 
 
 async def test_cancel_and_failure_free_the_tenant_slot(cluster: Cluster) -> None:

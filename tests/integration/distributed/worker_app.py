@@ -97,6 +97,14 @@ async def slow(run: Any, n: int) -> int:
 
 
 @workflow
+async def family(run: Any, n: int) -> int:
+    """Waits on three children at once, then sleeps durably."""
+    results = await run.gather(*(run.child(slow, 10 * n + i) for i in range(3)))
+    await run.sleep(0.1)
+    return sum(results)
+
+
+@workflow
 async def broken(run: Any, n: int) -> int:
     """Holds its lease a moment, then fails."""
     log_call(step="start", n=n)
@@ -107,4 +115,4 @@ async def broken(run: Any, n: int) -> int:
 
 def make_app() -> Conveyor:
     """The worker's app (settings from CONVEYOR_* variables)."""
-    return Conveyor(workflows=[checkout, keyed, slow, broken])
+    return Conveyor(workflows=[checkout, keyed, slow, family, broken])

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from typing import Any
 
 import pytest
@@ -366,11 +367,16 @@ async def test_worker_crash_redelivery(cluster: Cluster) -> None:
     expires another worker recovers the run, calls the tool again with the same
     idempotency key, and the effect happens once."""
     fake = cluster.fake.services
-    fake.stall_next(1, delay_s=4.0, tool=ToolName.RETRY_JOB)
-    before = fake.requests
-    exception_id = (await cluster.post("acme", report(8)))["exception_id"]
+    # Aimed at this report's call: a call of an earlier test still in flight
+    # must not take the stall (the wrong worker would be killed).
+    marker = f"crash-{uuid.uuid4().hex[:8]}"
+    fake.stall_next(1, delay_s=4.0, tool=ToolName.RETRY_JOB, body_contains=marker)
+    assert fake.pending_faults == 1
+    exception_id = (await cluster.post("acme", report(8, external_ref=marker)))[
+        "exception_id"
+    ]
     await wait_until(
-        lambda: fake.requests > before, timeout=30, message="the tool call"
+        lambda: fake.pending_faults == 0, timeout=30, message="the stalled tool call"
     )
     rows = await cluster.sql(
         f"SELECT owner, id FROM runs WHERE {OF} = $1 AND workflow = 'exceptions.tool'",

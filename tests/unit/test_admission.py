@@ -1,6 +1,7 @@
-"""`TenantGate`: runs refused for their tenant's limit wait on the worker and are
-claimed again only when a slot may have freed — one claim per tenant at a time,
-one per freed slot, and a probe when nothing wakes the line."""
+"""`Admission`: runs wait on the worker and are admitted tenant by tenant in
+turn within its capacity; under a tenant limit, a refused run is claimed again
+only when a slot may have freed — one claim per tenant at a time, one per freed
+slot, and a probe when nothing wakes the line."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections import Counter
 import pytest
 
 from conveyor.errors import StoreError
-from conveyor.runners.tenant_gate import TenantGate
+from conveyor.runners.admission import Admission
 from conveyor.runs import RunRecord, RunStatus
 from conveyor.store.postgres import Claim
 
@@ -96,12 +97,14 @@ def fixture_admitted() -> Admitted:
 
 
 @pytest.fixture(name="gate")
-def fixture_gate(store: FakeStore, admitted: Admitted) -> TenantGate:
-    return TenantGate(store.claim, admitted.admit, admitted.on_full, probe_s=60.0)
+def fixture_gate(store: FakeStore, admitted: Admitted) -> Admission:
+    return Admission(
+        store.claim, admitted.admit, on_full=admitted.on_full, probe_s=60.0
+    )
 
 
 async def test_runs_beyond_the_limit_wait_after_one_refusal(
-    gate: TenantGate, store: FakeStore, admitted: Admitted
+    gate: Admission, store: FakeStore, admitted: Admitted
 ) -> None:
     """Ten runs offered at once: two are admitted, one claim is refused, the
     other seven are never claimed, and only one claim is ever in flight."""
@@ -116,7 +119,7 @@ async def test_runs_beyond_the_limit_wait_after_one_refusal(
 
 
 async def test_each_freed_slot_admits_one_run_with_one_claim(
-    gate: TenantGate, store: FakeStore, admitted: Admitted
+    gate: Admission, store: FakeStore, admitted: Admitted
 ) -> None:
     """A wake after a slot frees claims exactly the next run, with no refused
     claim behind it."""
@@ -133,7 +136,7 @@ async def test_each_freed_slot_admits_one_run_with_one_claim(
 
 
 async def test_wake_during_a_refused_claim_retries_it(
-    gate: TenantGate, store: FakeStore, admitted: Admitted
+    gate: Admission, store: FakeStore, admitted: Admitted
 ) -> None:
     """A slot freed while a refusal is on its way back is not lost: the gate
     claims for it at once, and the refused run keeps its place at the head."""
@@ -153,7 +156,7 @@ async def test_wake_during_a_refused_claim_retries_it(
 
 
 async def test_slots_freed_together_are_claimed_together(
-    gate: TenantGate, store: FakeStore, admitted: Admitted
+    gate: Admission, store: FakeStore, admitted: Admitted
 ) -> None:
     """Two slots freeing at once start two claims at once, not one after the
     other."""
@@ -175,7 +178,7 @@ async def test_a_full_line_probes_after_probe_s(
 ) -> None:
     """Without any wake (a lost hint, a dead worker's lease expiring), a full line
     claims again once `probe_s` has passed, not before."""
-    gate = TenantGate(store.claim, admitted.admit, probe_s=0.05)
+    gate = Admission(store.claim, admitted.admit, probe_s=0.05)
     for n in range(3):
         gate.offer(make_run(f"r{n}"))
     await settle()
@@ -190,7 +193,7 @@ async def test_a_full_line_probes_after_probe_s(
 
 
 async def test_other_refusals_go_to_the_worker_and_the_line_moves_on(
-    gate: TenantGate, store: FakeStore, admitted: Admitted
+    gate: Admission, store: FakeStore, admitted: Admitted
 ) -> None:
     """A run refused because it ended or waits behind its key leaves the line
     with its refusal; the next run is claimed."""
@@ -202,7 +205,7 @@ async def test_other_refusals_go_to_the_worker_and_the_line_moves_on(
 
 
 async def test_tenants_are_independent(
-    gate: TenantGate, store: FakeStore, admitted: Admitted
+    gate: Admission, store: FakeStore, admitted: Admitted
 ) -> None:
     """A full tenant does not hold up another tenant's runs."""
     for n in range(4):
@@ -219,7 +222,7 @@ async def test_store_errors_close_the_line_until_the_probe(
 ) -> None:
     """A claim that fails on the store leaves the run waiting; the probe tries
     again."""
-    gate = TenantGate(store.claim, admitted.admit, probe_s=0.0)
+    gate = Admission(store.claim, admitted.admit, probe_s=0.0)
     store.fail = True
     gate.offer(make_run("r0"))
     await settle()
@@ -234,7 +237,7 @@ async def test_unexpected_claim_errors_keep_the_run_in_line(
     store: FakeStore, admitted: Admitted
 ) -> None:
     """A claim failing for any other reason leaves the run first in line."""
-    gate = TenantGate(store.claim, admitted.admit, probe_s=0.0)
+    gate = Admission(store.claim, admitted.admit, probe_s=0.0)
     store.broken = True
     gate.offer(make_run("r0"))
     await settle()
@@ -246,7 +249,7 @@ async def test_unexpected_claim_errors_keep_the_run_in_line(
 
 
 async def test_closing_hands_the_waiting_runs_back(
-    gate: TenantGate, store: FakeStore
+    gate: Admission, store: FakeStore
 ) -> None:
     """After `aclose` nothing more is claimed, and `take_all` empties the gate."""
     for n in range(4):
@@ -272,8 +275,127 @@ async def test_a_failing_admission_does_not_stall_the_tenant(store: FakeStore) -
         if run.id == "r0":
             raise RuntimeError("bookkeeping")
 
-    gate = TenantGate(store.claim, admit)
+    gate = Admission(store.claim, admit)
     gate.offer(make_run("r0"))
     gate.offer(make_run("r1"))
     await settle()
     assert seen == ["r0", "r1"]
+
+
+# capacity and turns -------------------------------------------------------------
+@pytest.fixture(name="open_store")
+def fixture_open_store() -> FakeStore:
+    return FakeStore(limit=1_000)
+
+
+def bounded(store: FakeStore, admitted: Admitted, capacity: int) -> Admission:
+    return Admission(
+        store.claim, admitted.admit, capacity=capacity, limited=False, probe_s=0.0
+    )
+
+
+def admitted_ids(admitted: Admitted) -> list[str]:
+    return [run_id for run_id, _ in admitted.runs]
+
+
+async def test_a_quiet_tenant_takes_the_next_free_place(
+    open_store: FakeStore, admitted: Admitted
+) -> None:
+    """A flood fills the worker and queues behind it; a quiet tenant's run that
+    arrives afterwards is admitted at the first place that frees, and the flood
+    goes on in turn after it."""
+    admission = bounded(open_store, admitted, capacity=2)
+    for n in range(10):
+        admission.offer(make_run(f"f{n}", tenant="flood"))
+    await settle()
+    admission.offer(make_run("q0", tenant="quiet"))
+    admission.offer(make_run("q1", tenant="quiet"))
+    await settle()
+    assert admitted_ids(admitted) == ["f0", "f1"]
+    for run_id in ("f0", "f1", "q0"):
+        admission.release(run_id)
+        await settle()
+    assert admitted_ids(admitted) == ["f0", "f1", "q0", "f2", "q1"]
+    assert admission.busy == 2
+
+
+async def test_claims_in_flight_take_places(
+    open_store: FakeStore, admitted: Admitted
+) -> None:
+    """Without a tenant limit one tenant may claim several runs at once, but
+    never more than the capacity, and a place is taken from the claim on."""
+    admission = bounded(open_store, admitted, capacity=3)
+    open_store.pause = asyncio.Event()
+    for n in range(8):
+        admission.offer(make_run(f"r{n}"))
+    await settle()
+    assert open_store.most_in_flight == 3 and admission.busy == 3
+    open_store.pause.set()
+    await settle()
+    assert admitted_ids(admitted) == ["r0", "r1", "r2"]
+    assert len(admission.waiting_ids()) == 5
+
+
+async def test_a_refused_claim_gives_its_place_back(
+    open_store: FakeStore, admitted: Admitted
+) -> None:
+    """A run the store refuses (ended, behind its key) does not keep a place."""
+    admission = bounded(open_store, admitted, capacity=1)
+    open_store.refuse_as["r0"] = "ended"
+    for n in range(2):
+        admission.offer(make_run(f"r{n}"))
+    await settle()
+    assert admitted.runs == [("r0", "ended"), ("r1", None)]
+    assert admission.busy == 1
+
+
+async def test_a_waiting_run_gives_its_place_back_for_the_wait(
+    open_store: FakeStore, admitted: Admitted
+) -> None:
+    """A run on a timer, a signal or a child does not count: the next run is
+    admitted meanwhile, so a parent waiting on its children cannot starve
+    them; after the wait it counts again, even beyond the capacity."""
+    admission = bounded(open_store, admitted, capacity=1)
+    for n in range(3):
+        admission.offer(make_run(f"r{n}"))
+    await settle()
+    admission.wait_began("r0")
+    admission.wait_began("r0")  # two children awaited at once
+    await settle()
+    assert admitted_ids(admitted) == ["r0", "r1"]
+    admission.wait_ended("r0")
+    assert admission.busy == 1, "still waiting on one child"
+    admission.wait_ended("r0")
+    assert admission.busy == 2
+    admission.release("r1")
+    await settle()
+    assert admitted_ids(admitted) == ["r0", "r1"], "over capacity: nothing admitted"
+    admission.release("r0")
+    await settle()
+    assert admitted_ids(admitted) == ["r0", "r1", "r2"]
+    admission.release("r2")
+    admission.release("r2")  # a second release is harmless
+    assert admission.busy == 0
+
+
+async def test_a_store_away_closes_an_unlimited_line_until_the_probe(
+    open_store: FakeStore, admitted: Admitted
+) -> None:
+    """Claims failing on the store put the runs back and stop claiming for the
+    tenant (no retry loop) until the probe; the places are given back."""
+    admission = Admission(
+        open_store.claim, admitted.admit, capacity=4, limited=False, probe_s=60.0
+    )
+    open_store.fail = True
+    for n in range(3):
+        admission.offer(make_run(f"r{n}"))
+    await settle()
+    claims = len(open_store.claims)
+    await settle()
+    assert len(open_store.claims) == claims and admission.busy == 0
+    assert admission.waiting_ids() == ["r0", "r1", "r2"]
+    open_store.fail = False
+    admission.probe_s = 0.0
+    admission.probe()
+    await settle()
+    assert admitted_ids(admitted) == ["r0", "r1", "r2"]
