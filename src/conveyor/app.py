@@ -23,6 +23,7 @@ from .errors import (
     WorkflowNotFoundError,
 )
 from .events import TERMINAL_TYPES, Event, EventType
+from .execution import SoonWrites
 from .runners.base import Runner
 from .runners.local import LocalRunner
 from .runs import RunRecord, RunStatus, check_transition, new_run_id
@@ -100,6 +101,7 @@ class Conveyor:
         self.store = store or open_store(self.settings.store_url, self.clock)
         self.bus = bus or open_bus(self.settings.bus_url)
         self.runtime = AgentRuntime(self.clock, random.Random())
+        self.soon_writes = SoonWrites()
         self.workflows: dict[str, Workflow[Any]] = {}
         self.agents: dict[str, Agent[Any]] = {}
         self._adhoc: dict[Callable[..., Any], Agent[Any]] = {}
@@ -279,7 +281,7 @@ class Conveyor:
         first = Event(
             run_id=run.id,
             seq=1,
-            type=EventType.RUN_SUBMITTED.value,
+            type=EventType.RUN_SUBMITTED._value_,
             timestamp=now,
             tenant=tenant,
             workflow=spec.name,

@@ -118,7 +118,7 @@ class RunExecution:
         event = Event(
             run_id=self.run.id,
             seq=self.seq,
-            type=type_.value,
+            type=type_._value_,  # as `.value`, without its descriptor's cost
             timestamp=self.app.clock.now(),
             tenant=self.run.tenant,
             workflow=self.run.workflow,
@@ -201,7 +201,7 @@ class RunExecution:
             self._soon_update = _merge(self._soon_update, update)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_soon)
+            self.app.soon_writes.add(self)
 
     def _flush_soon(self) -> None:
         self._flush_scheduled = False
@@ -286,6 +286,31 @@ class RunExecution:
             data={"name": name, "value": self.query_state[name]},
         )
         self.write_soon(update=RunUpdate(query_state=dict(self.query_state)))
+
+
+class SoonWrites:
+    """The runs whose queued events are to be stored at the end of this turn of the
+    event loop (`RunExecution.write_soon`): one callback stores them all, instead
+    of one callback per run and step, most of which found nothing left to store."""
+
+    def __init__(self) -> None:
+        self._due: list[RunExecution] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, execution: RunExecution) -> None:
+        """Store `execution`'s queued events at the end of this turn."""
+        loop = asyncio.get_running_loop()
+        if self._due and loop is self._loop:
+            self._due.append(execution)
+            return
+        # (A loop that stopped before storing its due runs took them with it.)
+        self._loop, self._due = loop, [execution]
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        due, self._due = self._due, []
+        for execution in due:
+            execution._flush_soon()
 
 
 def _merge(first: RunUpdate | None, second: RunUpdate | None) -> RunUpdate | None:

@@ -5,6 +5,13 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
+from collections.abc import Callable
+from json.encoder import (  # type: ignore[attr-defined]
+    c_make_encoder,
+    encode_basestring,
+    encode_basestring_ascii,
+)
 from typing import Any
 
 import blake3
@@ -30,13 +37,43 @@ def to_jsonable(value: Any) -> Any:
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-_CANONICAL = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+def _reused(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+    """`encoder.encode` without building a new C encoder for every value, which
+    was most of the cost of encoding the small values of a run's checkpoints and
+    events; the text is the same (it is the same C encoder). One per thread, as
+    its circular-reference markers are per encoding; cleared after a failure."""
+    if c_make_encoder is None:  # pragma: no cover - CPython has the C encoder
+        return encoder.encode
+    basestring = encode_basestring_ascii if encoder.ensure_ascii else encode_basestring
+    local = threading.local()
+
+    def encode(value: Any) -> str:
+        try:
+            iterencode, markers = local.state
+        except AttributeError:
+            markers = {}
+            iterencode = c_make_encoder(
+                markers, encoder.default, basestring, None, encoder.key_separator,
+                encoder.item_separator, encoder.sort_keys, encoder.skipkeys,
+                encoder.allow_nan,
+            )  # fmt: skip
+            local.state = iterencode, markers
+        try:
+            return "".join(iterencode(value, 0))
+        except BaseException:
+            markers.clear()
+            raise
+
+    return encode
+
+
+_encode = _reused(json.JSONEncoder(separators=(",", ":"), ensure_ascii=False))
+_encode_canonical = _reused(json.JSONEncoder(separators=(",", ":"), sort_keys=True))
 
 
 def dumps(value: Any) -> str:
     """Compact JSON text of an already-jsonable value."""
-    return _ENCODER.encode(value)
+    return _encode(value)
 
 
 def loads(text: str | None) -> Any:
@@ -46,7 +83,7 @@ def loads(text: str | None) -> Any:
 
 def digest(value: Any) -> str:
     """A short, stable digest of a jsonable value (key order does not matter)."""
-    return blake3.blake3(_CANONICAL.encode(value).encode()).hexdigest(length=16)
+    return blake3.blake3(_encode_canonical(value).encode()).hexdigest(length=16)
 
 
 @functools.lru_cache(maxsize=512)

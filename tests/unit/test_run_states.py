@@ -67,3 +67,24 @@ def test_run_ids_are_time_ordered_and_unique():
     assert all(len(run_id) == 32 and int(run_id, 16) >= 0 for run_id in later)
     assert all(first < run_id for run_id in later)
     assert len(set(later)) == len(later)
+
+
+def test_run_ids_differ_in_a_forked_child():
+    """A forked process draws its own random parts: the ids it makes are not the
+    ones its parent goes on to make."""
+    import os
+
+    new_run_id()  # the parent has random parts drawn ahead
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.write(write, "".join(new_run_id() for _ in range(5)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        text = pipe.read()
+    child = {text[i : i + 32][12:] for i in range(0, len(text), 32)}
+    parent = {new_run_id()[12:] for _ in range(5)}
+    assert len(child) == 5, f"expected five ids from the child, got {text!r}"
+    assert not child & parent, f"expected no shared random parts, got {child & parent}"

@@ -81,3 +81,59 @@ def test_check_size_names_the_field():
     got = (error.field, error.size_bytes, error.max_bytes)
     assert got == ("step fetch output", 1202, 1024), f"got {error.details()}"
     assert "step fetch output" in str(error), f"expected the field named: {error}"
+
+
+SAMPLES = [
+    None,
+    True,
+    -7,
+    10**30,
+    1.5,
+    float("nan"),
+    float("-inf"),
+    "",
+    'é ü \u2028 "quoted" \\ \n',
+    [],
+    {},
+    {"b": 1, "a": [1, "ü", None, {"z": 2.5, "y": {}}]},
+]
+
+
+@pytest.mark.parametrize("value", SAMPLES, ids=repr)
+def test_encoding_matches_the_json_module(value: object):
+    """`dumps` and `digest` give exactly what `json` gives with the same options
+    (stored text and recorded digests stay as they were), non-ASCII included."""
+    import json
+
+    import blake3
+
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    assert dumps(value) == text, f"expected {text!r}, got {dumps(value)!r}"
+    canonical = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+    expected = blake3.blake3(canonical).hexdigest(length=16)
+    assert digest(value) == expected, f"expected {expected}, got {digest(value)}"
+
+
+def test_encoding_recovers_from_a_failure():
+    """A value that cannot be encoded raises as `json` does, and leaves no trace
+    that would make the next encoding of the same container fail."""
+    looped: list[object] = []
+    looped.append(looped)
+    with pytest.raises(ValueError, match="Circular reference"):
+        dumps(looped)
+    shared = {"x": 1}
+    bad = {"inner": shared, "odd": object()}
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        dumps(bad)
+    assert dumps({"again": shared}) == '{"again":{"x":1}}', "expected a clean encoder"
+
+
+def test_encoding_works_from_several_threads():
+    """Threads encode side by side (the store's commit thread and the event loop)
+    and each gets its own value's text."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    values = [{"n": n, "items": list(range(n % 7))} for n in range(400)]
+    with ThreadPoolExecutor(4) as pool:
+        texts = list(pool.map(dumps, values))
+    assert texts == [dumps(value) for value in values], "expected matching texts"

@@ -227,7 +227,7 @@ def run_params(run: RunRecord) -> tuple[Any, ...]:
         run.id,
         run.workflow,
         run.tenant,
-        run.status.value,
+        run.status._value_,
         run.key,
         run.idempotency_key,
         run.session_id,
@@ -295,7 +295,7 @@ def fenced_update(batch: WriteBatch, now: float) -> tuple[str, tuple[Any, ...]]:
         if update.status is not None:
             columns += ["status = ?", "error = ?"]
             params += [
-                update.status.value,
+                update.status._value_,
                 dumps(update.error) if update.error is not None else None,
             ]
         if update.set_output:
