@@ -115,17 +115,18 @@ class RunExecution:
     ) -> Event:
         """Number and queue an event; it is stored with the next write."""
         self.seq += 1
-        event = Event(
-            run_id=self.run.id,
-            seq=self.seq,
-            type=type_._value_,  # as `.value`, without its descriptor's cost
-            timestamp=self.app.clock.now(),
-            tenant=self.run.tenant,
-            workflow=self.run.workflow,
-            session_id=self.run.session_id,
-            step=step,
-            attempt=attempt,
-            data=data or {},
+        run = self.run
+        event = Event(  # by position: nine events a run, keywords cost a quarter
+            run.id,
+            self.seq,
+            type_._value_,  # as `.value`, without its descriptor's cost
+            self.app.clock.now(),
+            run.tenant,
+            run.workflow,
+            run.session_id,
+            step,
+            attempt,
+            data or {},
         )
         self._pending.append(event)
         return event

@@ -24,7 +24,7 @@ SCHEMA_REVISION = "0003"
 loading Alembic, when the database already says it is at this revision."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class StepRecord:
     """A checkpoint: what one step of a run did, keyed by its position in the run."""
 
@@ -39,6 +39,43 @@ class StepRecord:
     attempts: int = 0
     started_at: float = 0.0
     finished_at: float | None = None
+
+    def __init__(
+        self,
+        run_id: str,
+        step_id: int,
+        name: str,
+        kind: str,
+        status: str,
+        input_digest: str = "",
+        output: Any = None,
+        error: dict[str, Any] | None = None,
+        attempts: int = 0,
+        started_at: float = 0.0,
+        finished_at: float | None = None,
+    ) -> None:
+        # The generated __init__, through the slots' own setters (as `Event`).
+        s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10 = _STEP_SLOTS
+        s0(self, run_id)
+        s1(self, step_id)
+        s2(self, name)
+        s3(self, kind)
+        s4(self, status)
+        s5(self, input_digest)
+        s6(self, output)
+        s7(self, error)
+        s8(self, attempts)
+        s9(self, started_at)
+        s10(self, finished_at)
+
+
+_STEP_SLOTS = tuple(
+    StepRecord.__dict__[name].__set__
+    for name in (
+        "run_id", "step_id", "name", "kind", "status", "input_digest", "output",
+        "error", "attempts", "started_at", "finished_at",
+    )
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
