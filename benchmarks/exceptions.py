@@ -136,6 +136,8 @@ class Deployment:
         fake: Fake,
         tenant_limit: int,
         lanes: int = 0,
+        worker_concurrency: int = 0,
+        submit_rate: float = 0.0,
     ) -> None:
         self.store_url = store_url
         namespace = f"b{uuid.uuid4().hex[:8]}"
@@ -150,10 +152,14 @@ class Deployment:
             "EXCEPTIONS_TENANT_LANES": str(lanes),
         }
         self.lanes = lanes
+        self.submit_rate = submit_rate or None
         self.tenant_limit = tenant_limit or None
         if tenant_limit:
             self.env["CONVEYOR_TENANT_CONCURRENCY"] = str(tenant_limit)
+        if worker_concurrency:
+            self.env["CONVEYOR_WORKER_CONCURRENCY"] = str(worker_concurrency)
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.rate_limited: dict[str, int] = {}
         self.app: Conveyor | None = None
         self.server: LocalServer | None = None
         self.clients: list[httpx.AsyncClient] = []
@@ -182,6 +188,7 @@ class Deployment:
             store_url=f"{self.store_url}?{ENGINE_POOL.format(size=10)}",
             bus_url=self.bus_url,
             tenant_concurrency=self.tenant_limit,
+            tenant_submit_rate=self.submit_rate,
         )
         self.app = Conveyor(settings=settings, run_workers=False)
         api = create_exceptions_app(
@@ -219,20 +226,27 @@ class Deployment:
 
     async def post(self, tenant: str, n: int) -> str:
         """Report one exception; a dropped connection is retried (safe: the same
-        report names the same exception)."""
+        report names the same exception), and so is a 429 after the wait the API
+        asks for (`rate_limited` counts them)."""
         client = self.clients[n % len(self.clients)]
-        for attempt in range(5):
+        failures = 0
+        while True:
             try:
                 answer = await client.post(
                     "/exceptions", json=report(n), headers={"X-API-Key": KEYS[tenant]}
                 )
-                answer.raise_for_status()
-                return str(answer.json()["exception_id"])
             except httpx.TransportError:
-                if attempt == 4:
+                failures += 1
+                if failures == 5:
                     raise
                 await asyncio.sleep(0.1)
-        raise AssertionError("unreachable")
+                continue
+            if answer.status_code == 429:
+                self.rate_limited[tenant] = self.rate_limited.get(tenant, 0) + 1
+                await asyncio.sleep(answer.json()["details"]["retry_after_s"])
+                continue
+            answer.raise_for_status()
+            return str(answer.json()["exception_id"])
 
     async def sql(self, query: str, *args: Any) -> list[Any]:
         """Rows of one query, on a connection kept for the deployment (so the
@@ -269,6 +283,20 @@ class Deployment:
             list(ids),
         )
         return {stage: round(float(seconds) * 1000, 1) for stage, seconds in rows}
+
+    async def split_latencies(
+        self, ids: Sequence[str], at: float
+    ) -> tuple[list[float], list[float]]:
+        """Latencies of the events ingested before `at` (epoch seconds), and
+        of those ingested after."""
+        rows = await self.sql(
+            "SELECT ingested_at < $2, finished_at - ingested_at FROM exception_events "
+            "WHERE exception_id = ANY($1)",
+            list(ids),
+            at,
+        )
+        before = [float(seconds) for early, seconds in rows if early]
+        return before, [float(seconds) for early, seconds in rows if not early]
 
     async def latencies(self, ids: Sequence[str]) -> dict[str, list[float]]:
         rows = await self.sql(
@@ -458,11 +486,14 @@ async def scaling(
 
 async def fairness(
     servers: Any, fake: Fake, workers: int, total: int, quiet_each: int,
-    pace: float, limit: int, lanes: int,
+    pace: float, limit: int, lanes: int, worker_concurrency: int,
+    submit_rate: float,
 ) -> dict[str, Any]:  # fmt: skip
     postgres, nats = servers
     database = postgres.create_database(f"fair_{uuid.uuid4().hex[:8]}")
-    deployment = Deployment(database.url, nats.url, fake, limit, lanes)
+    deployment = Deployment(
+        database.url, nats.url, fake, limit, lanes, worker_concurrency, submit_rate
+    )
     try:
         deployment.start_workers([STAGES] * workers)
         await deployment.open()
@@ -480,10 +511,12 @@ async def fairness(
         ]
         # loaded: the same pace while acme floods
         flood = total - 2 * quiet_each
-        began = time.monotonic()
+        began, began_at = time.monotonic(), time.time()
         flooding = asyncio.create_task(
             submit(deployment, [("acme", n) for n in range(flood)], 64)
         )
+        ingested: list[float] = []  # when the API had taken the whole flood
+        flooding.add_done_callback(lambda _: ingested.append(time.time()))
         await asyncio.sleep(1.0)  # the flood is on before the quiet ones start
         quiet = await asyncio.gather(
             *(paced(deployment, t, 500_000 * (i + 1), quiet_each, pace)
@@ -496,6 +529,7 @@ async def fairness(
         elapsed = time.monotonic() - began
         lat = await deployment.latencies(all_ids)
         loaded = [x for t in QUIET for x in lat.get(t, [])]
+        during, after = await deployment.split_latencies(quiet_ids, ingested[0])
         waits = {
             "unloaded_quiet": await deployment.stage_waits(alone_ids),
             "loaded_quiet": await deployment.stage_waits(quiet_ids),
@@ -508,11 +542,17 @@ async def fairness(
         "workers_per_stage": workers,
         "tenant_limit": limit,
         "tenant_lanes": lanes,
+        "worker_concurrency": worker_concurrency or "default",
+        "tenant_submit_rate": submit_rate or None,
+        "answered_429": deployment.rate_limited,
         "total": total,
         "quiet_per_tenant": quiet_each,
         "quiet_pace_per_s": pace,
         "unloaded_quiet": summary(unloaded, len(unloaded)),
         "loaded_quiet": summary(loaded, len(loaded)),
+        "flood_ingest_s": round(ingested[0] - began_at, 1),
+        "loaded_quiet_during_flood_ingest": summary(during or [0.0], len(during)),
+        "loaded_quiet_after_flood_ingest": summary(after or [0.0], len(after)),
         "flood": summary(lat.get("acme", [0.0]), flood, elapsed),
         "elapsed_s": round(elapsed, 1),
         "median_ms_to_each_stage": waits,
@@ -601,6 +641,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 fair = await fairness(
                     servers, fake, args.fair_workers, args.total, args.quiet,
                     args.pace, args.tenant_limit, args.lanes,
+                    args.worker_concurrency, args.submit_rate,
                 )  # fmt: skip
                 results["fairness"] = fair
                 print(json.dumps(fair, indent=2))
@@ -625,6 +666,18 @@ if __name__ == "__main__":
     parser.add_argument("--fair-workers", type=int, default=2)
     parser.add_argument("--tenant-limit", type=int, default=0, help="engine's")
     parser.add_argument("--lanes", type=int, default=1, help="per tenant, stage")
+    parser.add_argument(
+        "--worker-concurrency",
+        type=int,
+        default=0,
+        help="runs each worker executes at once (CONVEYOR_WORKER_CONCURRENCY)",
+    )
+    parser.add_argument(
+        "--submit-rate",
+        type=float,
+        default=0.0,
+        help="reports/s per tenant the API takes (CONVEYOR_TENANT_SUBMIT_RATE)",
+    )
     parser.add_argument(
         "--per-stage",
         action=argparse.BooleanOptionalAction,

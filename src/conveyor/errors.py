@@ -20,6 +20,7 @@ ConveyorError
 ├── LeaseLostError                                 a fenced write was refused
 ├── SlowConsumerError                              a stream subscriber fell behind
 ├── StoreError                                     storage failed (translated)
+├── RateLimitedError                               a tenant submits too fast
 └── PayloadTooLargeError (ValueError)
 ```
 """
@@ -233,6 +234,26 @@ class LeaseLostError(ConveyorError):
         self.run_id = run_id
         self.epoch = epoch
         super().__init__(f"run {run_id}: lease epoch {epoch} is no longer current")
+
+
+class RateLimitedError(ConveyorError):
+    """The tenant submits faster than its rate; retry after `retry_after_s`."""
+
+    def __init__(self, tenant: str, limit_per_s: float, retry_after_s: float) -> None:
+        self.tenant = tenant
+        self.limit_per_s = limit_per_s
+        self.retry_after_s = retry_after_s
+        super().__init__(
+            f"tenant {tenant!r} submits more than {limit_per_s:g} a second; "
+            f"retry after {retry_after_s:.2f} s"
+        )
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "limit_per_s": self.limit_per_s,
+            "retry_after_s": round(self.retry_after_s, 3),
+        }
 
 
 class StoreError(ConveyorError):

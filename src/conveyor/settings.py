@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     max_recoveries: int = Field(3, ge=0)
     cancel_grace_s: float = Field(5.0, ge=0)
     tenant_concurrency: int | None = Field(None, ge=1)
+    tenant_submit_rate: float | None = Field(None, gt=0)
+    """New runs a tenant may submit through the API per second, per API process
+    (None: no limit); beyond it the API answers 429 with `Retry-After`."""
+    tenant_submit_burst: int | None = Field(None, ge=1)
+    """Submissions a tenant may save up under `tenant_submit_rate` (default: one
+    second's worth)."""
     worker_concurrency: int = Field(100, ge=1)
     """Runs a distributed worker executes at once (not counting runs waiting on
     a timer, a signal or a child); the rest wait on it and are admitted tenant by

@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 
 from ..app import Conveyor
+from ..ratelimit import submission_limiter
 from ..settings import Settings
 from . import dashboard, dead_letters, health, metrics, runs, streams
 from .auth import Authenticator
@@ -54,6 +55,7 @@ def create_app(
         settings=settings,
         auth=Authenticator(settings),
         metrics=Metrics(),
+        submissions=submission_limiter(settings),
     )
     engine.bus.add_listener(state.metrics.observe_event)
 

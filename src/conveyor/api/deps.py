@@ -11,6 +11,8 @@ from fastapi.security import APIKeyHeader
 from starlette.requests import HTTPConnection
 
 from ..app import Conveyor
+from ..errors import RateLimitedError
+from ..ratelimit import TenantRateLimiter
 from ..settings import Settings
 from .auth import ADMIN_KEY_HEADER, API_KEY_HEADER, Authenticator
 
@@ -26,6 +28,17 @@ class ApiState:
     settings: Settings
     auth: Authenticator
     metrics: Metrics
+    submissions: TenantRateLimiter | None = None
+    """Each tenant's submission rate (`CONVEYOR_TENANT_SUBMIT_RATE`)."""
+
+    def admit_submission(self, tenant: str) -> None:
+        """Refuse (429) a new submission of `tenant` beyond its rate, before it
+        costs anything."""
+        if self.submissions is None:
+            return
+        wait_s = self.submissions.take(tenant)
+        if wait_s > 0:
+            raise RateLimitedError(tenant, self.submissions.rate_per_s, wait_s)
 
 
 def api_state(connection: HTTPConnection) -> ApiState:

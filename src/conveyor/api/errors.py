@@ -5,6 +5,7 @@ that translate at the boundary."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -22,6 +23,7 @@ from ..errors import (
     IllegalTransitionError,
     NotFoundError,
     PayloadTooLargeError,
+    RateLimitedError,
     SlowConsumerError,
     ValidationFailedError,
 )
@@ -56,6 +58,7 @@ STATUS_BY_ERROR: tuple[tuple[type[ConveyorError], int], ...] = (
     (AuthenticationError, 401),
     (PermissionDeniedError, 403),
     (ServiceUnavailableError, 503),
+    (RateLimitedError, 429),
 )
 
 # Error types for statuses Starlette raises itself (unknown route, wrong method, …).
@@ -130,7 +133,10 @@ async def _conveyor_error(request: Request, exc: Exception) -> JSONResponse:
             "request %s failed: %s", request_id_of(request.scope), exc, exc_info=exc
         )
     body = conveyor_error_body(exc, request_id_of(request.scope))
-    return JSONResponse(body, status_code=status)
+    headers = None
+    if isinstance(exc, RateLimitedError):  # whole seconds (RFC 9110)
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -52,7 +52,9 @@ async def start_run(
     body: StartRunRequest, state: State, tenant: Tenant, response: Response
 ) -> StartRunResponse:
     """Store and queue a run; 202 at once. With an idempotency key already used by
-    this tenant, 200 and the existing run."""
+    this tenant, 200 and the existing run; 429 beyond the tenant's submission
+    rate."""
+    state.admit_submission(tenant)
     try:
         handle = await state.conveyor.start(
             body.workflow,

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
 from conveyor import RunRecord
+from conveyor.api.deps import State
 from conveyor.api.errors import AuthenticationError
 from conveyor.api.models import ErrorBody, public_error
 from conveyor.errors import ConfigurationError
@@ -84,6 +85,17 @@ async def caller(
 Caller = Annotated[str, Depends(caller)]
 
 
+async def submitting_caller(tenant: Caller, state: State) -> str:
+    """The caller, within its tenant's submission rate (the engine's
+    `CONVEYOR_TENANT_SUBMIT_RATE`): beyond it, 429 with `Retry-After` before the
+    report costs a write."""
+    state.admit_submission(tenant)
+    return tenant
+
+
+SubmittingCaller = Annotated[str, Depends(submitting_caller)]
+
+
 # routes --------------------------------------------------------------------------
 @router.post(
     "/exceptions",
@@ -100,7 +112,7 @@ Caller = Annotated[str, Depends(caller)]
     },
 )
 async def report_exception(
-    request: Request, platform: Platform, tenant: Caller, response: Response
+    request: Request, platform: Platform, tenant: SubmittingCaller, response: Response
 ) -> Accepted:
     """Validate the report (size and schema) and accept it: 202 once its first
     event is stored; the stages run after the answer. A resend (same idempotency
@@ -208,7 +220,7 @@ async def add_event(
     exception_id: ExceptionId,
     body: ExceptionUpdate,
     platform: Platform,
-    tenant: Caller,
+    tenant: SubmittingCaller,
     response: Response,
 ) -> Accepted:
     """New information on the exception; it passes every stage again, after the

@@ -4,6 +4,7 @@ answer 413 even when chunked; unexpected failures leak nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from api_support import start_run, wait_for_status
@@ -118,3 +119,28 @@ async def test_unexpected_errors_answer_500_without_details(server, client):
     body = _check_error(response, 500, "InternalError")
     assert "secret" not in response.text, f"expected nothing leaked: {response.text}"
     assert body["request_id"] == "req-500", body
+
+
+async def test_submissions_beyond_the_tenant_rate_answer_429(serve):
+    """Over its submission rate a tenant gets 429 with `Retry-After` and the
+    wait in the body, before anything is stored; another tenant is not held
+    back, and the tenant may submit again once the wait is over."""
+    server = await serve(tenant_submit_rate=5, tenant_submit_burst=2)
+    async with server.client("acme") as acme, server.client("globex") as globex:
+        first = [await start_run(acme, "three_steps", n) for n in range(2)]
+        refused = await acme.post(
+            "/v1/runs", json={"workflow": "three_steps", "input": 9}
+        )
+        body = _check_error(refused, 429, "RateLimitedError")
+        assert refused.headers["retry-after"] == "1", refused.headers
+        details = body["details"]
+        assert details["tenant"] == "acme" and details["limit_per_s"] == 5
+        assert 0 < details["retry_after_s"] <= 0.2, details
+        assert "acme" in body["message"], body["message"]
+        await start_run(globex, "three_steps", 1)
+        listed = (await acme.get("/v1/runs")).json()["items"]
+        assert sorted(run["run_id"] for run in listed) == sorted(first), (
+            "the refused submission stored nothing"
+        )
+        await asyncio.sleep(details["retry_after_s"])
+        await start_run(acme, "three_steps", 9)

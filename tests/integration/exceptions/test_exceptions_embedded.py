@@ -71,11 +71,22 @@ def fixture_lanes() -> int:
     return 0
 
 
+@pytest.fixture(name="submit_rate")
+def fixture_submit_rate() -> float | None:
+    """`CONVEYOR_TENANT_SUBMIT_RATE` of the embedded engine (None: no limit)."""
+    return None
+
+
 @pytest.fixture(name="embedded")
-async def fixture_embedded(tmp_path: Path, lanes: int) -> AsyncIterator[Embedded]:
+async def fixture_embedded(
+    tmp_path: Path, lanes: int, submit_rate: float | None
+) -> AsyncIterator[Embedded]:
     """`conveyor serve`'s setup: SQLite store, in-process runner, the fakes."""
     async with FakeServer() as fake:
-        conveyor = Conveyor(settings=Settings(store_url=f"sqlite:///{tmp_path}/c.db"))
+        settings = Settings(
+            store_url=f"sqlite:///{tmp_path}/c.db", tenant_submit_rate=submit_rate
+        )
+        conveyor = Conveyor(settings=settings)
         app = create_exceptions_app(
             conveyor,
             exceptions_settings=ExceptionsSettings(tenant_lanes=lanes),
@@ -257,3 +268,31 @@ async def test_embedded_tenant_lanes(embedded: Embedded, lanes: int) -> None:
     keys = {run.key for run in runs}
     assert keys <= {"triage:lane0", "triage:lane1"}, f"expected 2 lanes, got {keys}"
     assert {run.session_id for run in runs} == set(ids), "runs report to the exception"
+
+
+@pytest.mark.parametrize("submit_rate", [0.5])
+async def test_embedded_submission_rate(embedded: Embedded) -> None:
+    """Beyond its submission rate a tenant's reports and events answer 429 with
+    `Retry-After`, and nothing of them is stored; other tenants go on."""
+    client = embedded.client
+    accepted = await client.post("/exceptions", json=report(1), headers=headers("acme"))
+    assert accepted.status_code == 202, accepted.text
+    exception_id = accepted.json()["exception_id"]
+    refused = await client.post("/exceptions", json=report(2), headers=headers("acme"))
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["retry-after"] == "2", refused.headers
+    body = refused.json()
+    assert body["error"] == "RateLimitedError" and body["details"]["tenant"] == "acme"
+    update = await client.post(
+        f"/exceptions/{exception_id}/events",
+        json={"message": "again"},
+        headers=headers("acme"),
+    )
+    assert update.status_code == 429, update.text
+    other = await client.post("/exceptions", json=report(3), headers=headers("globex"))
+    assert other.status_code == 202, other.text
+    await embedded.settled("acme", exception_id)
+    listed = await client.get("/exceptions", headers=headers("acme"))
+    assert [e["exception_id"] for e in listed.json()["items"]] == [exception_id]
+    found = await client.get(f"/exceptions/{exception_id}", headers=headers("acme"))
+    assert len(found.json()["events"]) == 1, "the refused event was not stored"
