@@ -160,6 +160,19 @@ class ErrorBody(BaseModel):
     details: Any = None
 
 
+RATE_LIMITED: dict[str, Any] = {
+    "model": ErrorBody,
+    "description": "Over the tenant's submission rate; retry after `Retry-After`",
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds to wait before submitting again",
+            "schema": {"type": "integer"},
+        }
+    },
+}
+"""The OpenAPI response of a route that answers 429 beyond the submission rate."""
+
+
 class Health(BaseModel):
     """Liveness or readiness."""
 

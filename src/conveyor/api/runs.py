@@ -12,6 +12,7 @@ from ..runs import RunStatus
 from ..store.base import RunQuery
 from .deps import State, Tenant
 from .models import (
+    RATE_LIMITED,
     ErrorBody,
     QueryResponse,
     Run,
@@ -45,7 +46,10 @@ def links(run_id: str) -> RunLinks:
     "",
     status_code=202,
     response_model=StartRunResponse,
-    responses={200: {"model": StartRunResponse, "description": "Already submitted"}},
+    responses={
+        200: {"model": StartRunResponse, "description": "Already submitted"},
+        429: RATE_LIMITED,
+    },
     summary="Start a run",
 )
 async def start_run(

@@ -17,7 +17,7 @@ from starlette.requests import HTTPConnection
 from conveyor import RunRecord
 from conveyor.api.deps import State
 from conveyor.api.errors import AuthenticationError
-from conveyor.api.models import ErrorBody, public_error
+from conveyor.api.models import RATE_LIMITED, ErrorBody, public_error
 from conveyor.errors import ConfigurationError
 from conveyor.store.base import DeadLetter
 
@@ -102,6 +102,7 @@ SubmittingCaller = Annotated[str, Depends(submitting_caller)]
     status_code=202,
     response_model=Accepted,
     summary="Report an exception",
+    responses={429: RATE_LIMITED},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -215,6 +216,7 @@ async def get_exception(
     status_code=202,
     response_model=Accepted,
     summary="Add an event to an exception",
+    responses={429: RATE_LIMITED},
 )
 async def add_event(
     exception_id: ExceptionId,
