@@ -19,7 +19,7 @@ from typing import Any
 from ..events import Event
 from ..runs import RunRecord, RunStatus
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 """The newest migration (`conveyor.migrations`): SQL stores skip migrating, and
 loading Alembic, when the database already says it is at this revision."""
 
