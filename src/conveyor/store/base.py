@@ -200,9 +200,17 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def renew_leases(
-        self, owner: str, leases: Sequence[tuple[str, int]], expires_at: float
+        self,
+        owner: str,
+        leases: Sequence[tuple[str, int]],
+        expires_at: float,
+        *,
+        now: float | None = None,
     ) -> list[str]:
-        """Extend the leases still held; return the run ids whose lease was lost."""
+        """Extend the leases still held; return the run ids whose lease was lost.
+        With `now`, a lease that lapsed before it counts as lost even if nobody
+        took it yet: another worker may already have counted it free (a tenant
+        limit) or be claiming the run."""
 
     # owner writes -----------------------------------------------------------
     @abc.abstractmethod
