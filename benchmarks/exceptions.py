@@ -651,10 +651,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    # httpcore imports sniffio at every lock it makes, and an import that fails
-    # (anyio >= 4.11 no longer brings sniffio) searches sys.path each time
-    # (encode/httpcore#1102): say once there is none, for this driver only.
-    sys.modules.setdefault("sniffio", None)  # type: ignore[assignment]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument(

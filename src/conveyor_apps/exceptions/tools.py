@@ -12,9 +12,7 @@ definition ask to try again later), every other refusal `PermanentToolError`
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -238,16 +236,6 @@ class HttpTool:
         )
 
 
-def _cache_missing_sniffio() -> None:
-    """Remember that sniffio is not installed, if it is not. httpcore imports it
-    at every lock and event it makes, and Python does not remember a failed
-    import: each one searches sys.path again, which cost the tool stage more
-    than its HTTP (encode/httpcore#1102). Recording the module as missing makes
-    the same import fail at once; nothing changes if sniffio is installed."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
 def _problem(response: httpx.Response) -> str:
     try:
         detail = response.json().get("detail")
@@ -275,7 +263,6 @@ class Toolbox:
         self.settings = settings or ToolSettings()
         self._owns_client = client is None
         if client is None:
-            _cache_missing_sniffio()
             # as many connections kept as may be in use: a busy worker would
             # otherwise close and reopen connections past the keep-alive bound
             size = self.settings.max_connections

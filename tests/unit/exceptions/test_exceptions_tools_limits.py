@@ -1,15 +1,11 @@
 """The toolbox bounds the calls in flight (they wait in the toolbox, not in the
-HTTP pool) and keeps httpcore's per-lock sniffio import from searching sys.path."""
+HTTP pool)."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib.machinery
-import importlib.util
-import sys
 
 import httpx
-import pytest
 from exceptions_support import ExceptionFactory
 
 from conveyor_apps.exceptions import (
@@ -22,7 +18,6 @@ from conveyor_apps.exceptions import (
     ToolSettings,
     Triage,
 )
-from conveyor_apps.exceptions import tools as tools_module
 
 TRIAGED = Triage(category=Category.JOBS, severity=Severity.LOW)
 
@@ -61,25 +56,3 @@ async def test_toolbox_bounds_the_calls_in_flight(
     assert sorted(r.external_id for r in results) == sorted(
         f"k-{n}" for n in range(10)
     ), "every call completes once"
-
-
-def test_missing_sniffio_is_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """When sniffio is not installed, it is recorded as missing, so `import
-    sniffio` fails at once instead of searching sys.path again."""
-    monkeypatch.delitem(sys.modules, "sniffio", raising=False)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    tools_module._cache_missing_sniffio()
-    assert "sniffio" in sys.modules and sys.modules["sniffio"] is None, (
-        "expected sniffio recorded as missing"
-    )
-    with pytest.raises(ImportError):
-        import sniffio  # noqa: F401
-
-
-def test_installed_sniffio_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    """When sniffio can be imported, nothing is recorded in its place."""
-    monkeypatch.delitem(sys.modules, "sniffio", raising=False)
-    spec = importlib.machinery.ModuleSpec("sniffio", None)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec)
-    tools_module._cache_missing_sniffio()
-    assert "sniffio" not in sys.modules, "an installed sniffio must stay importable"
