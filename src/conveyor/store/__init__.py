@@ -11,7 +11,7 @@ from .base import Store as Store
 
 def open_store(url: str, clock: Clock | None = None) -> Store:
     """The store for `url`: `sqlite:///path/to/file.db[?synchronous=NORMAL]`, or
-    `postgresql://user:password@host/db[?pool_size=10&max_overflow=10
+    `postgresql://user:password@host/db[?pool_size=10&max_overflow=0
     &pool_timeout=30&migrate=true&prepared_statements=false]`."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
@@ -38,7 +38,7 @@ def open_store(url: str, clock: Clock | None = None) -> Store:
             return PostgresStore(
                 url,
                 pool_size=int(pg_options.get("pool_size", 10)),
-                max_overflow=int(pg_options.get("max_overflow", 10)),
+                max_overflow=int(pg_options.get("max_overflow", 0)),
                 pool_timeout_s=float(pg_options.get("pool_timeout", 30)),
                 migrate=_flag(pg_options.get("migrate", "true")),
                 prepared_statements=_flag(

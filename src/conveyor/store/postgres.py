@@ -87,7 +87,10 @@ class PostgresStore(Store):
 
     Args:
         url: `postgresql://user:password@host:port/database`.
-        pool_size / max_overflow / pool_timeout_s: connection pool limits.
+        pool_size / max_overflow / pool_timeout_s: connection pool limits. The
+            pool is fixed by default: SQLAlchemy closes an overflow connection
+            after one use, and under load each is a new PostgreSQL process, a
+            type introspection and a cold statement cache.
         retry_s: how long an operation keeps retrying a lost connection.
         migrate: bring the schema up to date on `open()`.
         outbox: write a dispatch message to the outbox with every new run (set
@@ -103,7 +106,7 @@ class PostgresStore(Store):
         url: str,
         *,
         pool_size: int = 10,
-        max_overflow: int = 10,
+        max_overflow: int = 0,
         pool_timeout_s: float = 30.0,
         retry_s: float = 30.0,
         migrate: bool = True,

@@ -148,12 +148,12 @@ async def test_claim_keeps_key_order_and_tenant_limit(
 async def test_concurrent_claims_never_exceed_the_tenant_limit(
     conveyor_database: PostgresDatabase,
 ) -> None:
-    """Forty claims of one tenant's runs, from two stores (twenty connections),
-    all started while the tenant's lock is held elsewhere — so every statement
-    began before any of them counted — with a limit of 3: exactly three win and
-    the rest are refused for the limit; after one lease is released, exactly
-    one more wins."""
-    stores = [PostgresStore(conveyor_database.url) for _ in range(2)]
+    """Forty claims of one tenant's runs, from two stores (twenty connections
+    each), all started while the tenant's lock is held elsewhere — so every
+    statement began before any of them counted — with a limit of 3: exactly
+    three win and the rest are refused for the limit; after one lease is
+    released, exactly one more wins."""
+    stores = [PostgresStore(conveyor_database.url, pool_size=20) for _ in range(2)]
     for store in stores:
         await store.open()
     blocker = await asyncpg.connect(conveyor_database.url)
