@@ -44,7 +44,9 @@ from typing import Any
 
 import asyncpg
 import httpx
+import uvicorn
 from distributed import cpu_s
+from fastapi import FastAPI
 
 from conveyor import Conveyor, Settings
 from conveyor.testing import LocalServer
@@ -90,6 +92,50 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+async def wait_for(url: str, what: str) -> None:
+    """Return once `url` answers (a server started in another process)."""
+    async with httpx.AsyncClient() as client:
+        for _ in range(400):
+            try:
+                await client.get(url)
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+    raise RuntimeError(f"{what} did not start")
+
+
+API_CONFIG = "BENCH_API_CONFIG"
+
+
+def build_api(config: dict[str, Any]) -> tuple[Conveyor, FastAPI]:
+    """The platform's API on an API-only engine (it dispatches, never executes)."""
+    settings = Settings(
+        store_url=config["store_url"],
+        bus_url=config["bus_url"],
+        tenant_concurrency=config["tenant_limit"],
+        tenant_submit_rate=config["submit_rate"],
+    )
+    app = Conveyor(settings=settings, run_workers=False)
+    api = create_exceptions_app(
+        app,
+        exceptions_settings=ExceptionsSettings(
+            pool_size=3, metrics_refresh_s=60, tenant_lanes=config["lanes"]
+        ),
+        tool_settings=ToolSettings(base_url=config["fake_url"]),
+    )
+    return app, api
+
+
+def serve_api(port: int) -> None:
+    """`--serve-api PORT`: serve `build_api` of the configuration in the
+    environment until terminated."""
+    _, api = build_api(json.loads(os.environ[API_CONFIG]))
+    uvicorn.run(
+        api, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+        lifespan="on", timeout_keep_alive=60,
+    )  # fmt: skip
+
+
 class Fake:
     """The fake tool services in their own uvicorn process."""
 
@@ -104,14 +150,7 @@ class Fake:
         )  # fmt: skip
 
     async def wait(self) -> None:
-        async with httpx.AsyncClient() as client:
-            for _ in range(200):
-                try:
-                    await client.get(f"{self.url}/_fake/stats")
-                    return
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
-        raise RuntimeError("the fake did not start")
+        await wait_for(f"{self.url}/_fake/stats", "the fake")
 
     async def executions(self) -> list[dict[str, Any]]:
         async with httpx.AsyncClient(timeout=60) as client:
@@ -159,6 +198,7 @@ class Deployment:
         if worker_concurrency:
             self.env["CONVEYOR_WORKER_CONCURRENCY"] = str(worker_concurrency)
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.api: subprocess.Popen[bytes] | None = None
         self.rate_limited: dict[str, int] = {}
         self.app: Conveyor | None = None
         self.server: LocalServer | None = None
@@ -183,29 +223,45 @@ class Deployment:
                 )
             )
 
-    async def open(self) -> None:
-        settings = Settings(
-            store_url=f"{self.store_url}?{ENGINE_POOL.format(size=10)}",
-            bus_url=self.bus_url,
-            tenant_concurrency=self.tenant_limit,
-            tenant_submit_rate=self.submit_rate,
-        )
-        self.app = Conveyor(settings=settings, run_workers=False)
-        api = create_exceptions_app(
-            self.app,
-            exceptions_settings=ExceptionsSettings(
-                pool_size=3, metrics_refresh_s=60, tenant_lanes=self.lanes
-            ),
-            tool_settings=ToolSettings(base_url=self.fake.url),
-        )
-        self.server = LocalServer(api, lifespan="on", timeout_keep_alive=60)
-        await self.server.start()
+    def api_config(self) -> dict[str, Any]:
+        """What the API is built from (`build_api`), in this process or its own."""
+        return {
+            "store_url": f"{self.store_url}?{ENGINE_POOL.format(size=10)}",
+            "bus_url": self.bus_url,
+            "fake_url": self.fake.url,
+            "lanes": self.lanes,
+            "tenant_limit": self.tenant_limit,
+            "submit_rate": self.submit_rate,
+        }
+
+    def start_api(self) -> str:
+        """Start the API in a process of its own; its URL."""
+        port = free_port()
+        self.api = subprocess.Popen(
+            [sys.executable, __file__, "--serve-api", str(port)],
+            env={**os.environ, API_CONFIG: json.dumps(self.api_config())},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        return f"http://127.0.0.1:{port}"
+
+    async def open(self, *, api_process: bool = False) -> None:
+        """Start the API: in this driver, or (`api_process`) in a process of its
+        own, as API servers run in production — then the flood's clients do not
+        share an event loop with the API that serves the quiet tenants."""
+        if api_process:
+            url = self.start_api()
+            await wait_for(f"{url}/healthz", "the API")
+        else:
+            self.app, api = build_api(self.api_config())
+            self.server = LocalServer(api, lifespan="on", timeout_keep_alive=60)
+            await self.server.start()
+            url = self.server.url
         # Several small clients: one pool of 64 connections costs the driver
         # more CPU than the API (httpcore matches every queued request against
         # every connection).
         limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
         self.clients = [
-            httpx.AsyncClient(base_url=self.server.url, timeout=120, limits=limits)
+            httpx.AsyncClient(base_url=url, timeout=120, limits=limits)
             for _ in range(CLIENTS)
         ]
 
@@ -216,9 +272,9 @@ class Deployment:
             await client.aclose()
         if self.server is not None:
             await self.server.aclose()
-        for process in self.processes:
+        for process in [*self.processes, *([self.api] if self.api else [])]:
             process.send_signal(signal.SIGTERM)
-        for process in self.processes:
+        for process in [*self.processes, *([self.api] if self.api else [])]:
             try:
                 await asyncio.to_thread(process.wait, 30)
             except subprocess.TimeoutExpired:
@@ -375,6 +431,7 @@ class Meter:
             "postgres": cpu_s(self.postgres.pid, children=True),
             "nats": cpu_s(self.nats.pid),
             "fake": cpu_s(self.deployment.fake.process.pid),
+            "api": cpu_s(self.deployment.api.pid) if self.deployment.api else 0.0,
             "driver": time.process_time(),
             "commits": float(rows[0][0]),
             "sessions": float(rows[0][1]),
@@ -394,7 +451,7 @@ class Meter:
         used = {k: (after[k] - self.before[k]) / count for k in after}
         found: dict[str, Any] = {
             f"cpu_ms_{k}": round(used[k] * 1000, 2)
-            for k in ("workers", "postgres", "nats", "fake", "driver")
+            for k in ("workers", "postgres", "nats", "fake", "api", "driver")
         }
         found["cpu_ms_each_worker"] = [
             round(used[f"worker{n}"] * 1000, 2)
@@ -487,7 +544,7 @@ async def scaling(
 async def fairness(
     servers: Any, fake: Fake, workers: int, total: int, quiet_each: int,
     pace: float, limit: int, lanes: int, worker_concurrency: int,
-    submit_rate: float,
+    submit_rate: float, api_process: bool,
 ) -> dict[str, Any]:  # fmt: skip
     postgres, nats = servers
     database = postgres.create_database(f"fair_{uuid.uuid4().hex[:8]}")
@@ -496,7 +553,7 @@ async def fairness(
     )
     try:
         deployment.start_workers([STAGES] * workers)
-        await deployment.open()
+        await deployment.open(api_process=api_process)
         await warm_up(deployment, 20_000_000)
         await fake.executions()
         # unloaded: the quiet tenants alone, at their pace
@@ -545,6 +602,7 @@ async def fairness(
         "worker_concurrency": worker_concurrency or "default",
         "tenant_submit_rate": submit_rate or None,
         "answered_429": deployment.rate_limited,
+        "api_process": api_process,
         "total": total,
         "quiet_per_tenant": quiet_each,
         "quiet_pace_per_s": pace,
@@ -641,7 +699,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 fair = await fairness(
                     servers, fake, args.fair_workers, args.total, args.quiet,
                     args.pace, args.tenant_limit, args.lanes,
-                    args.worker_concurrency, args.submit_rate,
+                    args.worker_concurrency, args.submit_rate, args.api_process,
                 )  # fmt: skip
                 results["fairness"] = fair
                 print(json.dumps(fair, indent=2))
@@ -651,6 +709,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve-api"]:
+        serve_api(int(sys.argv[2]))
+        sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument(
@@ -673,6 +734,12 @@ if __name__ == "__main__":
         type=float,
         default=0.0,
         help="reports/s per tenant the API takes (CONVEYOR_TENANT_SUBMIT_RATE)",
+    )
+    parser.add_argument(
+        "--api-process",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="load test: the API in a process of its own, not in the driver",
     )
     parser.add_argument(
         "--per-stage",

@@ -1,11 +1,16 @@
 """`TenantRateLimiter`: how fast each tenant may submit new work at the API edge.
 
-One token bucket per tenant: `rate_per_s` tokens a second, at most `burst` saved
-up. A flooding tenant is told to come back later (429 with `Retry-After`) before
-its request costs a database write, so the machine's capacity stays shared:
-whatever it floods, the other tenants' work is not queued behind its backlog.
-The buckets live in the API process; with several API processes, each applies the
-rate on its own (the fleet admits up to the rate times the processes).
+Each tenant's submissions are spaced `1 / rate_per_s` apart, after a burst of up to
+`burst` at once (the generic cell rate algorithm: one "theoretical arrival time"
+per tenant). A submission over the rate is *held* until its slot comes, so a
+flooding client is slowed by its own requests' latency instead of retrying in a
+storm; one whose slot is more than `max_wait_s` away is refused (429 with
+`Retry-After`) without taking a slot. Either way the flood costs no database
+write beyond its rate, so the machine's capacity stays shared: whatever one
+tenant floods, the others' work is not queued behind its backlog.
+
+The state lives in the API process; with several API processes, each applies
+the rate on its own (the fleet admits up to the rate times the processes).
 """
 
 from __future__ import annotations
@@ -13,56 +18,64 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .settings import Settings
 
-MAX_BUCKETS = 10_000
-"""Buckets kept before the full ones (same as none) are dropped."""
-_EPSILON = 1e-9
+MAX_TENANTS = 10_000
+"""Tenants tracked before those with nothing reserved (same as none) are dropped."""
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """The outcome of asking for a submission slot."""
+
+    admitted: bool
+    wait_s: float
+    """Admitted: how long to hold the submission until its slot. Refused: how
+    long until a slot is free."""
 
 
 class TenantRateLimiter:
-    """Admits at most `rate_per_s` submissions a second per tenant, in bursts of
-    up to `burst`."""
+    """Admits at most `rate_per_s` submissions a second per tenant, after bursts
+    of up to `burst`, holding those over the rate up to `max_wait_s`."""
 
     def __init__(
         self,
         rate_per_s: float,
         burst: int,
+        max_wait_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if rate_per_s <= 0 or burst < 1:
-            raise ValueError("rate_per_s must be positive and burst at least 1")
+        if rate_per_s <= 0 or burst < 1 or max_wait_s < 0:
+            raise ValueError(
+                "rate_per_s must be positive, burst at least 1, max_wait_s >= 0"
+            )
         self.rate_per_s = rate_per_s
         self.burst = burst
+        self.max_wait_s = max_wait_s
+        self._interval = 1.0 / rate_per_s
+        self._tolerance = (burst - 1) * self._interval
         self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-        """tenant → (tokens, when they were counted)."""
+        self._due: dict[str, float] = {}
+        """tenant → when its next submission would be on time at the rate."""
 
-    def take(self, tenant: str) -> float:
-        """Take one token of `tenant`: 0.0 if it had one, else the seconds until
-        it will (nothing is taken then)."""
+    def reserve(self, tenant: str) -> Slot:
+        """Take the tenant's next slot if it comes within `max_wait_s`."""
         now = self._clock()
-        tokens = self._tokens(tenant, now)
-        if tokens >= 1.0 - _EPSILON:  # a token that is due, despite rounding
-            self._buckets[tenant] = (max(0.0, tokens - 1.0), now)
-            if len(self._buckets) > MAX_BUCKETS:
-                self._drop_full(now)
-            return 0.0
-        self._buckets[tenant] = (tokens, now)
-        return (1.0 - tokens) / self.rate_per_s
+        due = max(self._due.get(tenant, now), now)
+        wait_s = due - self._tolerance - now
+        if wait_s > self.max_wait_s:
+            return Slot(admitted=False, wait_s=wait_s - self.max_wait_s)
+        self._due[tenant] = due + self._interval
+        if len(self._due) > MAX_TENANTS:
+            self._forget_idle(now)
+        return Slot(admitted=True, wait_s=max(0.0, wait_s))
 
-    def _tokens(self, tenant: str, now: float) -> float:
-        found = self._buckets.get(tenant)
-        if found is None:
-            return float(self.burst)
-        tokens, counted_at = found
-        return min(float(self.burst), tokens + (now - counted_at) * self.rate_per_s)
-
-    def _drop_full(self, now: float) -> None:
-        for tenant in list(self._buckets):
-            if self._tokens(tenant, now) >= self.burst:
-                del self._buckets[tenant]
+    def _forget_idle(self, now: float) -> None:
+        for tenant, due in list(self._due.items()):
+            if due <= now:
+                del self._due[tenant]
 
 
 def submission_limiter(settings: Settings) -> TenantRateLimiter | None:
@@ -71,4 +84,4 @@ def submission_limiter(settings: Settings) -> TenantRateLimiter | None:
     if rate is None:
         return None
     burst = settings.tenant_submit_burst or max(1, math.ceil(rate))
-    return TenantRateLimiter(rate, burst)
+    return TenantRateLimiter(rate, burst, settings.tenant_submit_wait_s)

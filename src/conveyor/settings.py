@@ -30,10 +30,13 @@ class Settings(BaseSettings):
     tenant_concurrency: int | None = Field(None, ge=1)
     tenant_submit_rate: float | None = Field(None, gt=0)
     """New runs a tenant may submit through the API per second, per API process
-    (None: no limit); beyond it the API answers 429 with `Retry-After`."""
+    (None: no limit); a submission over it is held until its turn."""
     tenant_submit_burst: int | None = Field(None, ge=1)
-    """Submissions a tenant may save up under `tenant_submit_rate` (default: one
-    second's worth)."""
+    """Submissions a tenant may make at once under `tenant_submit_rate` (default:
+    one second's worth)."""
+    tenant_submit_wait_s: float = Field(10.0, ge=0)
+    """How long a submission over the rate may be held for its turn; one whose
+    turn is further away is refused with 429 and `Retry-After`."""
     worker_concurrency: int = Field(100, ge=1)
     """Runs a distributed worker executes at once (not counting runs waiting on
     a timer, a signal or a child); the rest wait on it and are admitted tenant by

@@ -3,6 +3,7 @@ metrics) and the calling tenant."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
@@ -31,14 +32,17 @@ class ApiState:
     submissions: TenantRateLimiter | None = None
     """Each tenant's submission rate (`CONVEYOR_TENANT_SUBMIT_RATE`)."""
 
-    def admit_submission(self, tenant: str) -> None:
-        """Refuse (429) a new submission of `tenant` beyond its rate, before it
-        costs anything."""
+    async def admit_submission(self, tenant: str) -> None:
+        """Hold a new submission of `tenant` until its turn under the tenant's
+        rate, or refuse it (429) if that is too far away — before it costs a
+        write."""
         if self.submissions is None:
             return
-        wait_s = self.submissions.take(tenant)
-        if wait_s > 0:
-            raise RateLimitedError(tenant, self.submissions.rate_per_s, wait_s)
+        slot = self.submissions.reserve(tenant)
+        if not slot.admitted:
+            raise RateLimitedError(tenant, self.submissions.rate_per_s, slot.wait_s)
+        if slot.wait_s > 0:
+            await asyncio.sleep(slot.wait_s)
 
 
 def api_state(connection: HTTPConnection) -> ApiState:

@@ -162,7 +162,8 @@ class ErrorBody(BaseModel):
 
 RATE_LIMITED: dict[str, Any] = {
     "model": ErrorBody,
-    "description": "Over the tenant's submission rate; retry after `Retry-After`",
+    "description": "Over the tenant's submission rate for longer than a request"
+    " may be held; retry after `Retry-After`",
     "headers": {
         "Retry-After": {
             "description": "Seconds to wait before submitting again",

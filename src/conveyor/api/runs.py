@@ -56,9 +56,9 @@ async def start_run(
     body: StartRunRequest, state: State, tenant: Tenant, response: Response
 ) -> StartRunResponse:
     """Store and queue a run; 202 at once. With an idempotency key already used by
-    this tenant, 200 and the existing run; 429 beyond the tenant's submission
-    rate."""
-    state.admit_submission(tenant)
+    this tenant, 200 and the existing run. Over the tenant's submission rate the
+    request is held for its turn, or refused (429) if that is too far away."""
+    await state.admit_submission(tenant)
     try:
         handle = await state.conveyor.start(
             body.workflow,

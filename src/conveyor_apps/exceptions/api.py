@@ -86,10 +86,10 @@ Caller = Annotated[str, Depends(caller)]
 
 
 async def submitting_caller(tenant: Caller, state: State) -> str:
-    """The caller, within its tenant's submission rate (the engine's
-    `CONVEYOR_TENANT_SUBMIT_RATE`): beyond it, 429 with `Retry-After` before the
-    report costs a write."""
-    state.admit_submission(tenant)
+    """The caller, in its turn under its tenant's submission rate (the engine's
+    `CONVEYOR_TENANT_SUBMIT_RATE`): held until then, or 429 with `Retry-After`
+    if that is too far away, before the report costs a write."""
+    await state.admit_submission(tenant)
     return tenant
 
 

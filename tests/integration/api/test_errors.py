@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 from api_support import start_run, wait_for_status
 
@@ -122,10 +123,13 @@ async def test_unexpected_errors_answer_500_without_details(server, client):
 
 
 async def test_submissions_beyond_the_tenant_rate_answer_429(serve):
-    """Over its submission rate a tenant gets 429 with `Retry-After` and the
-    wait in the body, before anything is stored; another tenant is not held
-    back, and the tenant may submit again once the wait is over."""
-    server = await serve(tenant_submit_rate=5, tenant_submit_burst=2)
+    """Over its submission rate (and allowed no wait) a tenant gets 429 with
+    `Retry-After` and the wait in the body, before anything is stored; another
+    tenant is not held back, and the tenant may submit again once the wait is
+    over."""
+    server = await serve(
+        tenant_submit_rate=5, tenant_submit_burst=2, tenant_submit_wait_s=0
+    )
     async with server.client("acme") as acme, server.client("globex") as globex:
         first = [await start_run(acme, "three_steps", n) for n in range(2)]
         refused = await acme.post(
@@ -144,3 +148,25 @@ async def test_submissions_beyond_the_tenant_rate_answer_429(serve):
         )
         await asyncio.sleep(details["retry_after_s"])
         await start_run(acme, "three_steps", 9)
+
+
+async def test_submissions_over_the_rate_are_held_for_their_turn(serve):
+    """With room to wait, submissions over the rate are held and spaced at the
+    rate instead of refused: six at once at 20/s with a burst of 2 take about
+    0.2 s, all accepted; past the wait allowed, 429."""
+    server = await serve(
+        tenant_submit_rate=20, tenant_submit_burst=2, tenant_submit_wait_s=0.3
+    )
+    async with server.client("acme") as acme:
+        began = time.perf_counter()
+        await asyncio.gather(*(start_run(acme, "three_steps", n) for n in range(6)))
+        elapsed = time.perf_counter() - began
+        assert 0.18 <= elapsed < 1.0, f"six submissions took {elapsed:.3f} s"
+        answers = await asyncio.gather(
+            *(
+                acme.post("/v1/runs", json={"workflow": "three_steps", "input": n})
+                for n in range(12)
+            )
+        )
+        statuses = sorted(answer.status_code for answer in answers)
+        assert statuses.count(202) <= 8 and statuses[-1] == 429, statuses

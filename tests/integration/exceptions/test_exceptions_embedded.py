@@ -73,7 +73,8 @@ def fixture_lanes() -> int:
 
 @pytest.fixture(name="submit_rate")
 def fixture_submit_rate() -> float | None:
-    """`CONVEYOR_TENANT_SUBMIT_RATE` of the embedded engine (None: no limit)."""
+    """`CONVEYOR_TENANT_SUBMIT_RATE` of the embedded engine (None: no limit;
+    submissions over it are refused at once)."""
     return None
 
 
@@ -84,7 +85,9 @@ async def fixture_embedded(
     """`conveyor serve`'s setup: SQLite store, in-process runner, the fakes."""
     async with FakeServer() as fake:
         settings = Settings(
-            store_url=f"sqlite:///{tmp_path}/c.db", tenant_submit_rate=submit_rate
+            store_url=f"sqlite:///{tmp_path}/c.db",
+            tenant_submit_rate=submit_rate,
+            tenant_submit_wait_s=0,
         )
         conveyor = Conveyor(settings=settings)
         app = create_exceptions_app(
