@@ -1,28 +1,32 @@
 """Exception platform benchmark, distributed, loopback only: PostgreSQL and NATS
 from the test kit's wheels, `conveyor worker` processes, the fake tool services in
-a uvicorn process, and the API (routes of this repository, API-only engine) in the
-driver, which POSTs reports over HTTP.
+a uvicorn process, and the API (routes of this repository, API-only engine), which
+the driver calls over HTTP.
 
 1. Scaling: a burst of `--burst` reports from 3 tenants with 1, 2 and 4 workers
    per stage (each worker process takes every stage), then one process per stage
    (`--stage`): exceptions/s, and ingest → last tool executed p50/p95 (read from
    the database: the event's `finished_at - ingested_at`). Beside each row, the
    CPU milliseconds per exception of each part and PostgreSQL's commits and
-   sessions per exception (`--statements`: the busiest statements).
+   sessions per exception (`--statements`: the busiest statements). The API
+   runs inside the driver here.
 2. Load and fairness: the two quiet tenants report at a steady pace alone
-   (unloaded), then again while the third floods the system, for `--total`
-   reports in all; every report must complete once — checked in the database
-   (rows, stage records, runs, tool executions against the fake's) — and the
-   quiet tenants' p95 must stay within 2x the unloaded one. Fairness comes from
-   tenant lanes (`--lanes`, EXCEPTIONS_TENANT_LANES) or the engine's per-tenant
-   limit (`--tenant-limit`, CONVEYOR_TENANT_CONCURRENCY).
+   (unloaded), then again while the third floods the system (64 reports at a
+   time, as fast as the API takes them), for `--total` reports in all; every
+   report must complete once — checked in the database (rows, stage records,
+   runs, tool executions against the fake's) — and the quiet tenants' p95 must
+   stay within 2x the unloaded one. The API runs in a process of its own
+   (`--no-api-process`: in the driver). Fairness comes from the engine's
+   per-tenant submission rate (`--submit-rate`, CONVEYOR_TENANT_SUBMIT_RATE),
+   its workers' admission (`--worker-concurrency`), its per-tenant limit
+   (`--tenant-limit`) or the platform's tenant lanes (`--lanes`).
 
-Run the two parts as separate invocations (`--total 0`, `--burst 0`) to keep
-each under ten minutes; each updates its own part of
-benchmarks/results/exceptions.json.
+Run the two parts as separate invocations (`--total 0`, `--burst 0`); each
+updates its own part of benchmarks/results/exceptions.json.
 
     uv run python benchmarks/exceptions.py --burst 1000 --total 0
-    uv run python benchmarks/exceptions.py --burst 0 --total 10000 --lanes 6
+    uv run python benchmarks/exceptions.py --burst 0 --total 10000 --lanes 0 \
+        --submit-rate 22
 """
 
 from __future__ import annotations
@@ -738,8 +742,9 @@ if __name__ == "__main__":
     parser.add_argument(
         "--api-process",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="load test: the API in a process of its own, not in the driver",
+        default=True,
+        help="load test: the API in a process of its own (as deployed), not in "
+        "the driver, whose flood clients would share its event loop",
     )
     parser.add_argument(
         "--per-stage",
