@@ -47,7 +47,15 @@ runs = sa.Table(
     sa.Index("runs_by_tenant", "tenant", "submit_seq"),
     sa.Index("runs_by_status", "status", "submit_seq"),
     sa.Index("runs_by_key", "tenant", "key", "submit_seq"),
-    sa.Index("runs_by_session", "tenant", "session_id", "submit_seq"),
+    # Partial: runs without a session cost it nothing.
+    sa.Index(
+        "runs_by_session",
+        "tenant",
+        "session_id",
+        "submit_seq",
+        postgresql_where=sa.text("session_id IS NOT NULL"),
+        sqlite_where=sa.text("session_id IS NOT NULL"),
+    ),
     # Claims under a tenant limit count live leases from it (PostgreSQL only:
     # embedded mode counts in memory).
     sa.Index(

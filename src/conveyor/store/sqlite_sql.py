@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_tenant ON runs (tenant, submit_seq);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, submit_seq);
 CREATE INDEX IF NOT EXISTS runs_by_key ON runs (tenant, "key", submit_seq);
-CREATE INDEX IF NOT EXISTS runs_by_session ON runs (tenant, session_id, submit_seq);
+CREATE INDEX IF NOT EXISTS runs_by_session ON runs (tenant, session_id, submit_seq)
+    WHERE session_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL,
     step_id INTEGER NOT NULL,
