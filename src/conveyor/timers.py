@@ -19,6 +19,7 @@ async def durable_sleep(exe: RunExecution, step_id: int, seconds: float) -> None
     if recorded is not None and recorded.status == "completed":
         return
     clock = exe.app.clock
+    steps: list[StepRecord] = []
     if recorded is not None:
         wake_at = float(recorded.output["wake_at"])
         started_at = recorded.started_at
@@ -30,13 +31,14 @@ async def durable_sleep(exe: RunExecution, step_id: int, seconds: float) -> None
             step="sleep",
             data={"step_id": step_id, "seconds": seconds, "wake_at": wake_at},
         )
-        # A sleeping run keeps its lease until it wakes: no heartbeats meanwhile, and
-        # if this worker dies the run is reclaimed when it is due anyway.
-        lease_until = wake_at + exe.app.settings.lease_ttl_s
-        await exe.write(
-            steps=[_timer(exe, step_id, seconds, "started", wake_at)],
-            update=RunUpdate(lease_until=lease_until),
-        )
+        steps.append(_timer(exe, step_id, seconds, "started", wake_at))
+    # A sleeping run keeps its lease until it wakes: no heartbeats meanwhile, and
+    # if this worker dies the run is reclaimed when it is due anyway. A run
+    # resumed mid-sleep was claimed with a lease of one TTL: extend it likewise
+    # (a heartbeat would find it lapsed once the sleep is over, and lose it).
+    lease_until = wake_at + exe.app.settings.lease_ttl_s
+    if steps or lease_until > exe.lease_expires_at:
+        await exe.write(steps=steps, update=RunUpdate(lease_until=lease_until))
         exe.lease_expires_at = max(exe.lease_expires_at, lease_until)
     remaining = wake_at - clock.now()
     if remaining > 0:
