@@ -278,13 +278,9 @@ class LocalRunner(Runner):
 
     async def _renew(self, due: list[RunExecution], expires_at: float) -> None:
         held = [(exe.run.id, exe.epoch) for exe in due]
-        # Sharing the store, a lease that lapsed is lost: others may have taken
-        # its slot or be claiming the run. Owning it, nobody can (and the test
-        # kit's clock may jump past every lease).
-        now = None if self.owns_instance else self.app.clock.now()
         try:
             lost = set(await self.app.store.renew_leases(
-                self.app.worker_id, held, expires_at, now=now
+                self.app.worker_id, held, expires_at
             ))  # fmt: skip
         except Exception:  # store unavailable: retry on the next beat
             return

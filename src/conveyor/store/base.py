@@ -200,17 +200,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def renew_leases(
-        self,
-        owner: str,
-        leases: Sequence[tuple[str, int]],
-        expires_at: float,
-        *,
-        now: float | None = None,
+        self, owner: str, leases: Sequence[tuple[str, int]], expires_at: float
     ) -> list[str]:
-        """Extend the leases still held; return the run ids whose lease was lost.
-        With `now`, a lease that lapsed before it counts as lost even if nobody
-        took it yet: another worker may already have counted it free (a tenant
-        limit) or be claiming the run."""
+        """Extend the leases still held; return the run ids whose lease was lost."""
 
     # owner writes -----------------------------------------------------------
     @abc.abstractmethod

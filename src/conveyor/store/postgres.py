@@ -384,20 +384,21 @@ class PostgresStore(Store):
         return None if row is None else rows.run_from_row(row)
 
     async def renew_leases(
-        self,
-        owner: str,
-        leases: Sequence[tuple[str, int]],
-        expires_at: float,
-        *,
-        now: float | None = None,
+        self, owner: str, leases: Sequence[tuple[str, int]], expires_at: float
     ) -> list[str]:
+        held = await self.renew_and_check(owner, leases, expires_at)
+        return [run_id for run_id, _ in leases if run_id not in held]
+
+    async def renew_and_check(
+        self, owner: str, leases: Sequence[tuple[str, int]], expires_at: float
+    ) -> dict[str, bool]:
+        """Extend the leases still held; return them with their cancel flag."""
         if not leases:
-            return []
+            return {}
         ids = [run_id for run_id, _ in leases]
         epochs = [epoch for _, epoch in leases]
-        found = await self._fetch(sql.RENEW_LEASES, expires_at, owner, ids, epochs, now)
-        held = {row[0] for row in found}
-        return [run_id for run_id in ids if run_id not in held]
+        found = await self._fetch(sql.RENEW_LEASES, expires_at, owner, ids, epochs)
+        return {row[0]: bool(row[1]) for row in found}
 
     async def claim_run(
         self,

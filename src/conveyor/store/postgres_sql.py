@@ -151,7 +151,6 @@ RENEW_LEASES = """
 UPDATE runs SET lease_expires_at = $1
 FROM unnest($3::text[], $4::int[]) AS h(id, epoch)
 WHERE runs.id = h.id AND runs.owner = $2 AND runs.lease_epoch = h.epoch
-    AND ($5::float8 IS NULL OR runs.lease_expires_at >= $5)
 RETURNING runs.id, runs.cancel_requested
 """
 FENCED_UPDATE = """

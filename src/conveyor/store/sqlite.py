@@ -414,18 +414,13 @@ class SqliteStore(Store):
         return result
 
     async def renew_leases(
-        self,
-        owner: str,
-        leases: Sequence[tuple[str, int]],
-        expires_at: float,
-        *,
-        now: float | None = None,
+        self, owner: str, leases: Sequence[tuple[str, int]], expires_at: float
     ) -> list[str]:
         def op(cur: sqlite3.Cursor, rows: PendingRows) -> list[str]:
             lost = []
             for run_id, epoch in leases:
                 cursor = cur.execute(
-                    sql.RENEW_LEASE, (expires_at, run_id, owner, epoch, now, now)
+                    sql.RENEW_LEASE, (expires_at, run_id, owner, epoch)
                 )
                 if cursor.rowcount == 0:
                     lost.append(run_id)

@@ -134,8 +134,7 @@ WHERE id = ? AND (owner IS NULL OR owner = ? OR lease_expires_at < ? OR ?)
 """
 RENEW_LEASE = (
     "UPDATE runs SET lease_expires_at = ? "
-    "WHERE id = ? AND owner = ? AND lease_epoch = ? "
-    "AND (? IS NULL OR lease_expires_at >= ?)"
+    "WHERE id = ? AND owner = ? AND lease_epoch = ?"
 )
 UPSERT_STEP = """
 INSERT INTO steps (run_id, step_id, name, kind, status, input_digest, output, error,

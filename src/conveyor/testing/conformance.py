@@ -407,22 +407,6 @@ class StoreConformance:
             f"expected owner-b's lease untouched, got {still}"
         )
 
-    async def test_renew_leases_refuses_lapsed_leases(self, store: Store) -> None:
-        """Given `now`, a lease that lapsed before it is lost even though nobody
-        took it (another worker may have counted it free); without `now` it is
-        renewed (a store owned by one process)."""
-        lapsed, other = await self.leased(store), await self.leased(store)
-        held = [(lapsed.id, lapsed.lease_epoch)]
-        later = lapsed.lease_expires_at + 1
-        assert other.lease_expires_at < later, "both leases lapsed at `later`"
-        reported = await store.renew_leases("owner-a", held, later + 100, now=later)
-        assert reported == [lapsed.id], f"expected the lapsed lease lost: {reported}"
-        still = await store.get_run(lapsed.id)
-        assert still.lease_expires_at == lapsed.lease_expires_at, f"renewed: {still}"
-        held = [(other.id, other.lease_epoch)]
-        reported = await store.renew_leases("owner-a", held, later + 100)
-        assert reported == [], f"expected the lease renewed without now: {reported}"
-
     # tenant scoping ----------------------------------------------------------------
     async def test_runs_are_scoped_to_their_tenant(self, store: Store) -> None:
         """Another tenant cannot see a run: get_run says not found, lists omit it."""
