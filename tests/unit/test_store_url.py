@@ -62,14 +62,15 @@ def test_bad_sqlite_options_name_the_problem(url: str, problem: str):
 @pytest.mark.parametrize(
     ("query", "prepared", "migrate"),
     [
-        ("", False, True),
+        ("", True, True),
         ("?prepared_statements=true&migrate=false", True, False),
         ("?prepared_statements=off&migrate=1", False, True),
     ],
 )
 def test_postgres_url_options(query: str, prepared: bool, migrate: bool):
-    """PostgreSQL URL options choose prepared statements (off by default, for
-    transaction-mode poolers) and migration on open, and never reach the driver."""
+    """PostgreSQL URL options choose prepared statements (on by default; off
+    for transaction-mode poolers that do not track them) and migration on open,
+    and never reach the driver."""
     from conveyor.migrations import sqlalchemy_url
     from conveyor.store.postgres import PostgresStore
 

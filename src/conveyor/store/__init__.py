@@ -12,7 +12,7 @@ from .base import Store as Store
 def open_store(url: str, clock: Clock | None = None) -> Store:
     """The store for `url`: `sqlite:///path/to/file.db[?synchronous=NORMAL]`, or
     `postgresql://user:password@host/db[?pool_size=10&max_overflow=0
-    &pool_timeout=30&migrate=true&prepared_statements=false]`."""
+    &pool_timeout=30&migrate=true&prepared_statements=true]`."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         from .sqlite import SqliteStore
@@ -42,7 +42,7 @@ def open_store(url: str, clock: Clock | None = None) -> Store:
                 pool_timeout_s=float(pg_options.get("pool_timeout", 30)),
                 migrate=_flag(pg_options.get("migrate", "true")),
                 prepared_statements=_flag(
-                    pg_options.get("prepared_statements", "false")
+                    pg_options.get("prepared_statements", "true")
                 ),
                 clock=clock,
             )

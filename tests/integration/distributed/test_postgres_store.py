@@ -28,13 +28,14 @@ class TestPostgresStore(StoreConformance):
         return lambda: PostgresStore(conveyor_database.url)
 
 
-class TestPostgresStorePrepared(StoreConformance):
-    """With `prepared_statements=true`, `PostgresStore` keeps the same contract."""
+class TestPostgresStoreUnprepared(StoreConformance):
+    """With `prepared_statements=false` (behind a transaction-mode pooler that
+    does not track them), `PostgresStore` keeps the same contract."""
 
     @pytest.fixture
     def store_factory(self, conveyor_database: PostgresDatabase) -> StoreFactory:
-        """New PostgresStore instances keeping statements prepared."""
-        return lambda: PostgresStore(conveyor_database.url, prepared_statements=True)
+        """New PostgresStore instances preparing nothing across transactions."""
+        return lambda: PostgresStore(conveyor_database.url, prepared_statements=False)
 
 
 @pytest.fixture(name="own_postgres", scope="module")
@@ -94,6 +95,32 @@ async def test_pool_limit_queues_work(conveyor_database: PostgresDatabase) -> No
         await asyncio.gather(*(store.create_run(*new_run(f"r{n}")) for n in range(50)))
         assert len(await store.unfinished_runs()) == 50
         assert store.engine.pool.checkedout() == 0, "connections returned"
+    finally:
+        await store.aclose()
+
+
+async def test_prepared_statements_outlive_a_schema_change(
+    conveyor_database: PostgresDatabase,
+) -> None:
+    """A migration that changes a column's type while workers hold prepared
+    statements (a rolling upgrade) costs one retry, not an error: PostgreSQL
+    refuses the stale statement, asyncpg forgets it, the store prepares it again."""
+    store = PostgresStore(conveyor_database.url, pool_size=1)
+    await store.open()
+    try:
+        await store.create_run(*new_run("before"))
+        assert (await store.get_run("before")).recoveries == 0
+        migrator = await asyncpg.connect(conveyor_database.url)
+        try:
+            await migrator.execute(
+                "ALTER TABLE runs ALTER COLUMN recoveries TYPE bigint"
+            )
+        finally:
+            await migrator.close()
+        await store.create_run(*new_run("after"))
+        run = await store.get_run("after")
+        claim = await store.claim_run("after", "w1", now=2.0, ttl_s=30)
+        assert run.recoveries == 0 and claim.run is not None, "served after the change"
     finally:
         await store.aclose()
 
