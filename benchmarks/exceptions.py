@@ -344,6 +344,55 @@ class Deployment:
         )
         return {stage: round(float(seconds) * 1000, 1) for stage, seconds in rows}
 
+    async def run_phases(self, ids: Sequence[str]) -> dict[str, dict[str, float]]:
+        """Median milliseconds of each stage run's phases, from the engine's
+        events: `queued` (submitted → started: dispatch, delivery, admission,
+        claim), `steps` (started → last step completed) and `completing` (→ run
+        completed)."""
+        rows = await self.sql(
+            "SELECT workflow, percentile_cont(0.5) WITHIN GROUP (ORDER BY s - q), "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY l - s), "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY c - l) FROM ("
+            "SELECT workflow, run_id, "
+            "min(ts) FILTER (WHERE type = 'run.submitted') AS q, "
+            "min(ts) FILTER (WHERE type = 'run.started') AS s, "
+            "max(ts) FILTER (WHERE type = 'step.completed') AS l, "
+            "max(ts) FILTER (WHERE type = 'run.completed') AS c "
+            "FROM events WHERE session_id = ANY($1) GROUP BY workflow, run_id"
+            ") AS phases GROUP BY workflow",
+            list(ids),
+        )
+        phases = ("queued", "steps", "completing")
+        return {
+            workflow.removeprefix("exceptions."): {
+                name: round(float(value) * 1000, 1)
+                for name, value in zip(phases, values, strict=True)
+                if value is not None
+            }
+            for workflow, *values in rows
+        }
+
+    async def stalls(self, since: float, over_s: float = 1.0) -> list[dict[str, Any]]:
+        """Runs since `since` (epoch seconds) with a phase longer than `over_s`:
+        when (seconds after `since`), which stage and phase, how long."""
+        rows = await self.sql(
+            "SELECT workflow, q - $1, s - q, l - s, tenant FROM ("
+            "SELECT workflow, min(tenant) AS tenant, "
+            "min(ts) FILTER (WHERE type = 'run.submitted') AS q, "
+            "min(ts) FILTER (WHERE type = 'run.started') AS s, "
+            "max(ts) FILTER (WHERE type = 'step.completed') AS l "
+            "FROM events WHERE ts >= $1 GROUP BY run_id, workflow) AS phases "
+            "WHERE s - q > $2 OR l - s > $2 ORDER BY q",
+            since,
+            over_s,
+        )
+        return [
+            {"at_s": round(at, 1), "stage": workflow.removeprefix("exceptions."),
+             "queued_s": round(queued, 2), "steps_s": round(steps or 0.0, 2),
+             "tenant": tenant}
+            for workflow, at, queued, steps, tenant in rows
+        ]  # fmt: skip
+
     async def split_latencies(
         self, ids: Sequence[str], at: float
     ) -> tuple[list[float], list[float]]:
@@ -548,19 +597,21 @@ async def scaling(
 async def fairness(
     servers: Any, fake: Fake, workers: int, total: int, quiet_each: int,
     pace: float, limit: int, lanes: int, worker_concurrency: int,
-    submit_rate: float, api_process: bool,
+    submit_rate: float, api_process: bool, statements: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     postgres, nats = servers
     database = postgres.create_database(f"fair_{uuid.uuid4().hex[:8]}")
     deployment = Deployment(
         database.url, nats.url, fake, limit, lanes, worker_concurrency, submit_rate
     )
+    meter = Meter(deployment, servers, statements)
     try:
         deployment.start_workers([STAGES] * workers)
         await deployment.open(api_process=api_process)
         await warm_up(deployment, 20_000_000)
         await fake.executions()
         # unloaded: the quiet tenants alone, at their pace
+        await meter.start()
         alone = await asyncio.gather(
             *(paced(deployment, t, 100_000 * (i + 1), quiet_each, pace)
               for i, t in enumerate(QUIET))
@@ -570,8 +621,10 @@ async def fairness(
         unloaded = [
             x for v in (await deployment.latencies(alone_ids)).values() for x in v
         ]
+        unloaded_cost = await meter.per_exception(len(alone_ids))
         # loaded: the same pace while acme floods
         flood = total - 2 * quiet_each
+        await meter.start()
         began, began_at = time.monotonic(), time.time()
         flooding = asyncio.create_task(
             submit(deployment, [("acme", n) for n in range(flood)], 64)
@@ -588,12 +641,18 @@ async def fairness(
         all_ids = flood_ids + quiet_ids
         await deployment.finished(all_ids, 480)
         elapsed = time.monotonic() - began
+        loaded_cost = await meter.per_exception(len(all_ids))
         lat = await deployment.latencies(all_ids)
         loaded = [x for t in QUIET for x in lat.get(t, [])]
         during, after = await deployment.split_latencies(quiet_ids, ingested[0])
         waits = {
             "unloaded_quiet": await deployment.stage_waits(alone_ids),
             "loaded_quiet": await deployment.stage_waits(quiet_ids),
+        }
+        stalls = await deployment.stalls(began_at)
+        phases = {
+            "unloaded_quiet": await deployment.run_phases(alone_ids),
+            "loaded_quiet": await deployment.run_phases(quiet_ids),
         }
         checks = await verify(deployment, all_ids, await fake.executions())
     finally:
@@ -618,6 +677,9 @@ async def fairness(
         "flood": summary(lat.get("acme", [0.0]), flood, elapsed),
         "elapsed_s": round(elapsed, 1),
         "median_ms_to_each_stage": waits,
+        "median_ms_of_each_run_phase": phases,
+        "runs_with_a_phase_over_1s": {"count": len(stalls), "first": stalls[:40]},
+        "cost_per_exception": {"unloaded": unloaded_cost, "loaded": loaded_cost},
         "checks": checks,
     }
     ratio = result["loaded_quiet"]["p95_ms"] / result["unloaded_quiet"]["p95_ms"]
@@ -704,6 +766,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     servers, fake, args.fair_workers, args.total, args.quiet,
                     args.pace, args.tenant_limit, args.lanes,
                     args.worker_concurrency, args.submit_rate, args.api_process,
+                    args.statements,
                 )  # fmt: skip
                 results["fairness"] = fair
                 print(json.dumps(fair, indent=2))

@@ -5,12 +5,12 @@ As in `SqliteStore`, owners' write batches are applied in groups: one writer tas
 drains the queue and applies everything queued in one transaction with a few
 array statements, fenced per run on the lease epoch. Everything else runs on a
 pooled connection in a statement of its own. No session state is used (no
-session locks or settings), and statements are kept prepared per connection unless
+session locks or settings) and statements are kept prepared per connection unless
 `prepared_statements=False`, so the store works behind a transaction-mode pooler
-that tracks prepared statements, or any with them off. Dropped connections, idle timeouts and server
-restarts are retried with backoff for `retry_s`. (A connection lost during a
-COMMIT leaves its outcome unknown; a retried batch whose events did land fails
-with `StoreError` rather than write them twice.)
+that tracks prepared statements, or any with them off. Dropped connections, idle
+timeouts and server restarts are retried with backoff for `retry_s`. (A connection
+lost during a COMMIT leaves its outcome unknown; a retried batch whose events did
+land fails with `StoreError` rather than write them twice.)
 """
 
 from __future__ import annotations
