@@ -8,6 +8,9 @@ deployments that migrate ahead of starting new code.
 from __future__ import annotations
 
 from .runner import (
+    asyncpg_dsn as asyncpg_dsn,
+)
+from .runner import (
     current as current,
 )
 from .runner import (
@@ -27,6 +30,7 @@ from .runner import (
 )
 
 __all__ = [
+    "asyncpg_dsn",
     "current",
     "downgrade",
     "head",

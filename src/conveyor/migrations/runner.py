@@ -52,6 +52,12 @@ def sqlalchemy_url(url: str) -> str:
     return urlunsplit(parts._replace(scheme=scheme, query=urlencode(query)))
 
 
+def asyncpg_dsn(url: str) -> str:
+    """The asyncpg form of a PostgreSQL store URL, without conveyor's own query
+    options (asyncpg would send unknown ones to the server as settings)."""
+    return urlunsplit(urlsplit(sqlalchemy_url(url))._replace(scheme="postgresql"))
+
+
 def config(url: str | None = None) -> Config:
     """An Alembic config for our migrations (URL defaults to the settings')."""
     cfg = Config()

@@ -94,7 +94,8 @@ async def test_pool_limit_queues_work(conveyor_database: PostgresDatabase) -> No
     try:
         await asyncio.gather(*(store.create_run(*new_run(f"r{n}")) for n in range(50)))
         assert len(await store.unfinished_runs()) == 50
-        assert store.engine.pool.checkedout() == 0, "connections returned"
+        pool = store.pool
+        assert pool is not None and pool.get_idle_size() == pool.get_size(), "returned"
     finally:
         await store.aclose()
 
