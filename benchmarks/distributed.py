@@ -6,8 +6,9 @@ Servers come from the wheels (PostgreSQL with fsync, synchronous_commit and
 full_page_writes off, as in the tests); the driver is an API-only app submitting
 `--concurrency` runs at a time and waiting for each result. Latency is start →
 result. Beside each row, the CPU time per workflow of the workers, PostgreSQL,
-NATS and the driver says where the two cores go. `--prepared` turns the store's
-`prepared_statements` option on. Writes benchmarks/results/distributed.json.
+NATS and the driver says where the two cores go. `--unprepared` turns the store's
+`prepared_statements` option off (as behind an older PgBouncer). Writes
+benchmarks/results/distributed.json.
 
     uv run python benchmarks/distributed.py [--runs 2000] [--concurrency 100]
 """
@@ -191,7 +192,7 @@ async def main(
     rows: list[dict[str, Any]] = []
     reference = await embedded(total, width)
     print(line("embedded", reference))
-    options = "?prepared_statements=true" if prepared else ""
+    options = "" if prepared else "?prepared_statements=false"
     with PostgresServer() as postgres, NatsServer() as nats:
         assert postgres.pid is not None
         assert nats.pid is not None
@@ -224,7 +225,12 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--workers", default="1,2,4")
-    parser.add_argument("--prepared", action="store_true")
+    parser.add_argument(
+        "--unprepared",
+        dest="prepared",
+        action="store_false",
+        help="the store's prepared_statements=false",
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     results = asyncio.run(main(args.runs, args.concurrency, counts, args.prepared))

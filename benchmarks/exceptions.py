@@ -26,7 +26,7 @@ updates its own part of benchmarks/results/exceptions.json.
 
     uv run python benchmarks/exceptions.py --burst 1000 --total 0
     uv run python benchmarks/exceptions.py --burst 0 --total 10000 --lanes 0 \
-        --submit-rate 22
+        --submit-rate 15
 """
 
 from __future__ import annotations
