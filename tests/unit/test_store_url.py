@@ -60,6 +60,31 @@ def test_bad_sqlite_options_name_the_problem(url: str, problem: str):
 
 
 @pytest.mark.parametrize(
+    ("query", "plans"),
+    [
+        ("", "force_custom_plan"),
+        ("?plan_cache_mode=auto", "auto"),
+        ("?plan_cache_mode=", None),
+    ],
+)
+def test_postgres_plan_cache_mode(query: str, plans: str | None):
+    """Kept statements are planned for their parameters unless the URL says
+    otherwise; an empty value sends no setting (for a pooler that refuses it)."""
+    from conveyor.store.postgres import PostgresStore
+
+    store = open_store(f"postgresql://u@localhost/db{query}")
+    assert isinstance(store, PostgresStore), f"expected a PostgresStore: {store!r}"
+    assert store.plan_cache_mode == plans, f"{store.plan_cache_mode!r} != {plans!r}"
+
+
+def test_postgres_bad_plan_cache_mode_names_the_option():
+    """A plan_cache_mode PostgreSQL does not know is refused up front."""
+    with pytest.raises(ConveyorError) as caught:
+        open_store("postgresql://u@localhost/db?plan_cache_mode=fast")
+    assert "plan_cache_mode 'fast'" in str(caught.value), str(caught.value)
+
+
+@pytest.mark.parametrize(
     ("query", "prepared", "migrate"),
     [
         ("", True, True),

@@ -28,6 +28,7 @@ CONVEYOR_OPTIONS = frozenset(
         "migrate",
         "outbox",
         "prepared_statements",
+        "plan_cache_mode",
     }
 )
 """Query parameters of a store URL that are ours, not the database driver's."""

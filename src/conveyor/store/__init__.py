@@ -12,7 +12,8 @@ from .base import Store as Store
 def open_store(url: str, clock: Clock | None = None) -> Store:
     """The store for `url`: `sqlite:///path/to/file.db[?synchronous=NORMAL]`, or
     `postgresql://user:password@host/db[?pool_size=10&max_overflow=0
-    &pool_timeout=30&migrate=true&prepared_statements=true]`."""
+    &pool_timeout=30&migrate=true&prepared_statements=true
+    &plan_cache_mode=force_custom_plan]` (`plan_cache_mode=` sends none)."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         from .sqlite import SqliteStore
@@ -32,7 +33,7 @@ def open_store(url: str, clock: Clock | None = None) -> Store:
         from .postgres import PostgresStore
 
         pg_options: dict[str, str] = {
-            k: v[-1] for k, v in parse_qs(parts.query).items()
+            k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()
         }
         try:
             return PostgresStore(
@@ -44,6 +45,8 @@ def open_store(url: str, clock: Clock | None = None) -> Store:
                 prepared_statements=_flag(
                     pg_options.get("prepared_statements", "true")
                 ),
+                plan_cache_mode=pg_options.get("plan_cache_mode", "force_custom_plan")
+                or None,
                 clock=clock,
             )
         except ValueError as exc:

@@ -44,13 +44,14 @@ from .postgres_groups import GroupPlan
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-CUSTOM_PLANS = {"plan_cache_mode": "force_custom_plan"}
-"""Kept statements are planned for their parameters every time. After five runs
-PostgreSQL may switch a prepared statement to a generic plan, and for the array
-statements of claims and commit groups it is far worse: in a burst of 1,000
-exceptions the batch claim took 13 ms a call instead of 0.9 and the platform
-did 34 exceptions/s instead of 47. Set when the connection starts (behind
-PgBouncer, list it in `track_extra_parameters`)."""
+PLAN_CACHE_MODES = frozenset({"force_custom_plan", "force_generic_plan", "auto"})
+"""Values of PostgreSQL's `plan_cache_mode`. The store's default is
+`force_custom_plan`: kept statements are planned for their parameters every
+time. After five runs PostgreSQL may switch a prepared statement to a generic
+plan, and for the array statements of claims and commit groups it can be far
+worse: in one burst of 1,000 exceptions the batch claim took 13 ms a call
+instead of 0.9 and the platform did 34 exceptions/s instead of 47. Planning
+each time costs PostgreSQL some CPU at a steady rate."""
 
 RETRYABLE_STATES = frozenset(
     {
@@ -109,11 +110,15 @@ class PostgresStore(Store):
         prepared_statements: keep statements prepared on each connection: parsed
             once, then one round trip each instead of two (asyncpg prepares an
             uncached statement in a round trip of its own), and planned for
-            their parameters each time (`CUSTOM_PLANS`). Under a steady load
+            their parameters each time (`plan_cache_mode`). Under a steady load
             it cut PostgreSQL's CPU per exception of the exception platform by
             a third. Turn it off behind a transaction-mode pooler that does not
             track named prepared statements (PgBouncer before 1.21, or
             `max_prepared_statements = 0`).
+        plan_cache_mode: PostgreSQL's `plan_cache_mode` for kept statements,
+            sent when a connection starts (`PLAN_CACHE_MODES`); None sends
+            nothing, for a pooler that refuses startup parameters it does not
+            track (PgBouncer without it in `track_extra_parameters`).
         clock: time-stamps writes; leases are decided by the caller's `now`.
     """
 
@@ -128,6 +133,7 @@ class PostgresStore(Store):
         migrate: bool = True,
         outbox: bool = False,
         prepared_statements: bool = True,
+        plan_cache_mode: str | None = "force_custom_plan",
         clock: Clock | None = None,
     ) -> None:
         self.url = url
@@ -136,6 +142,12 @@ class PostgresStore(Store):
         self.migrate = migrate
         self.outbox = outbox
         self.prepared_statements = prepared_statements
+        if plan_cache_mode is not None and plan_cache_mode not in PLAN_CACHE_MODES:
+            raise ValueError(
+                f"plan_cache_mode {plan_cache_mode!r}: expected one of "
+                f"{', '.join(sorted(PLAN_CACHE_MODES))}"
+            )
+        self.plan_cache_mode = plan_cache_mode
         self.pool_size = pool_size + max_overflow
         self.pool_timeout_s = pool_timeout_s
         self.pool: asyncpg.Pool | None = None
@@ -168,7 +180,11 @@ class PostgresStore(Store):
             # connection: no named prepared statement may outlive one unless it
             # tracks them (PgBouncer >= 1.21, max_prepared_statements > 0).
             statement_cache_size=256 if self.prepared_statements else 0,
-            server_settings=CUSTOM_PLANS if self.prepared_statements else None,
+            server_settings=(
+                {"plan_cache_mode": self.plan_cache_mode}
+                if self.prepared_statements and self.plan_cache_mode
+                else None
+            ),
         )
         await self.pool
         if self.migrate:

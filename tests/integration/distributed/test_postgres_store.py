@@ -101,15 +101,22 @@ async def test_pool_limit_queues_work(conveyor_database: PostgresDatabase) -> No
 
 
 @pytest.mark.parametrize(
-    ("prepared", "mode"), [(True, "force_custom_plan"), (False, "auto")]
+    ("prepared", "plans", "mode"),
+    [
+        (True, "force_custom_plan", "force_custom_plan"),
+        (True, None, "auto"),
+        (False, "force_custom_plan", "auto"),
+    ],
 )
 async def test_kept_statements_are_planned_for_their_parameters(
-    conveyor_database: PostgresDatabase, prepared: bool, mode: str
+    conveyor_database: PostgresDatabase, prepared: bool, plans: str | None, mode: str
 ) -> None:
     """With statements kept, connections plan each run for its parameters (a
-    generic plan made the batch claim 14x slower in a burst); without, nothing
-    is sent that a transaction-mode pooler would refuse at startup."""
-    store = PostgresStore(conveyor_database.url, prepared_statements=prepared)
+    generic plan made the batch claim 14x slower in a burst); without, or with
+    no mode, nothing is sent that a transaction-mode pooler would refuse."""
+    store = PostgresStore(
+        conveyor_database.url, prepared_statements=prepared, plan_cache_mode=plans
+    )
     await store.open()
     try:
         assert store.pool is not None
