@@ -26,7 +26,7 @@ updates its own part of benchmarks/results/exceptions.json.
 
     uv run python benchmarks/exceptions.py --burst 1000 --total 0
     uv run python benchmarks/exceptions.py --burst 0 --total 10000 --lanes 0 \
-        --submit-rate 15
+        --submit-rate 15 --plan-cache-mode auto
 """
 
 from __future__ import annotations
@@ -818,13 +818,22 @@ if __name__ == "__main__":
     parser.add_argument(
         "--statements", action="store_true", help="busiest SQL statements"
     )
+    parser.add_argument(
+        "--plan-cache-mode",
+        default="",
+        help="the store's plan_cache_mode (default: the store's, force_custom_plan); "
+        "auto lets PostgreSQL use generic plans, cheaper at a steady rate",
+    )
     parser.add_argument("--out", default=str(RESULTS / "exceptions.json"))
     args = parser.parse_args()
+    if args.plan_cache_mode:  # every engine store of the run: workers and API
+        ENGINE_POOL += f"&plan_cache_mode={args.plan_cache_mode}"
     if any(n.strip() and int(n) < 1 for n in args.workers.split(",")):
         parser.error("--workers: each count must be at least 1")
     results = asyncio.run(main(args))
     run = {
         "command": "benchmarks/exceptions.py " + " ".join(sys.argv[1:]),
+        "engine_store_options": ENGINE_POOL,
         "cpus": results["cpus"],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
