@@ -669,9 +669,9 @@ def _transient(exc: BaseException) -> bool:
 
 
 class _Connection(asyncpg.Connection):  # type: ignore[misc]
-    """A pooled connection handed back as it is: the store keeps no session
-    state and ends its own transactions, so the pool's reset query (a round
-    trip per release) would do nothing."""
+    """A pooled connection handed back without the pool's reset query (a round
+    trip per release): the store keeps no session state and ends its own
+    transactions. One left open (a cancelled operation) is still rolled back."""
 
     def get_reset_query(self) -> str:
         return ""
